@@ -1,0 +1,355 @@
+"""The engine: owns providers, the tracker and every task; runs races on request.
+
+``open_engine(config)`` is an async context manager that owns a nursery (for
+the monitor and other background tasks), one pooled ``httpx.AsyncClient``
+shared by HTTP providers, one provider object per configured name, and the
+performance tracker. ``engine.stream()`` opens one race in its own nursery
+(``_race.Race``); ``engine.complete()`` reads one to the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from os import PathLike
+from typing import Any
+
+import httpx
+import trio
+from attrs import frozen
+
+from ._config import Config, Participant, ResolvedModel, default_config, import_object, load_config, validate
+from ._errors import ProviderError
+from ._events import RaceFinished
+from ._providers import Provider, ProviderContext, Request, build_provider
+from ._race import Race
+from ._result import RaceResult
+from ._strategies import BUILTIN, Contender, HedgeBudget, RaceSpec, StrategyFactory
+from ._tracker import ProviderStats, Tracker
+
+log = logging.getLogger("raceway")
+
+#: ``hedge.delay_ms: auto`` uses this percentile of the provider's recent TTFTs...
+AUTO_HEDGE_QUANTILE = 0.95
+#: ...or, before any TTFT was seen, this many seconds.
+AUTO_HEDGE_FALLBACK_S = 1.0
+#: How long ``health_check`` waits for each provider.
+HEALTH_TIMEOUT_S = 10.0
+
+
+@frozen(kw_only=True)
+class ModelInfo:
+    """A virtual model as ``engine.models()`` lists it."""
+
+    id: str
+    display_name: str
+    description: str
+    strategy: str
+    providers: tuple[str, ...]
+
+
+@frozen(kw_only=True)
+class HealthReport:
+    """``engine.health_check()``'s answer: each provider's error, ``None`` when healthy.
+
+    ``ok`` is true when at least one provider is healthy (the seed's rule).
+    """
+
+    providers: dict[str, str | None]
+
+    @property
+    def ok(self) -> bool:
+        return any(error is None for error in self.providers.values())
+
+
+@frozen
+class _Plan:
+    """What every race of one virtual model shares, worked out once."""
+
+    model: ResolvedModel
+    providers: tuple[Provider, ...]
+    factory: StrategyFactory
+    strategy_name: str
+    budget: HedgeBudget
+    scorer: Callable[..., float] | None
+
+
+class Engine:
+    """Races providers for requests. Make one with :func:`open_engine`."""
+
+    def __init__(self, config: Config, nursery: trio.Nursery, *, http_transport: Any = None) -> None:
+        self.config = config
+        self._nursery = nursery
+        self._transport = http_transport
+        self._http: httpx.AsyncClient | None = None
+        self._providers: dict[str, Provider] = {}
+        self._context = ProviderContext(http_client=self._http_client)
+        self._plans: dict[str | None, _Plan] = {}
+        self._listeners: list[Callable[[Any], None]] = []
+        self.tracker = Tracker()
+        self._race_prefix = secrets.token_hex(3)
+        self._race_count = 0
+
+    # ---------------------------------------------------------------- racing
+
+    @asynccontextmanager
+    async def stream(
+        self, messages: list[dict[str, Any]], model: str | None = None, **params: Any
+    ) -> AsyncIterator[Race]:
+        """Race for ``messages``; iterate the yielded race for the winner's chunks.
+
+        ``model`` names a virtual model (``None``: the default one); other
+        keyword parameters pass through to every provider, under the virtual
+        model's per-reference ``config``. Every attempt lives inside this
+        context: leaving it cancels whatever still runs.
+
+        Raises:
+            NoSuchModelError: at once, for an unknown virtual model.
+            AllProvidersFailedError: while iterating, when no attempt succeeded
+                (``RaceTimeoutError`` when the deadline passed first).
+            StreamInterruptedError: while iterating, when the winner broke off.
+        """
+        plan = self._plan(model)
+        with _single_error():
+            async with trio.open_nursery() as nursery:
+                race = self._new_race(plan, messages, params, nursery)
+                try:
+                    yield race
+                finally:
+                    race.abandon()
+                    nursery.cancel_scope.cancel()
+
+    async def complete(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> RaceResult:
+        """Race for ``messages`` and return the whole winning answer (see :meth:`stream`)."""
+        async with self.stream(messages, model, **params) as race:
+            async for _ in race:
+                pass
+            return race.result
+
+    def _new_race(self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery) -> Race:
+        resolved = plan.model
+        tracker = self.tracker
+        contenders = []
+        attempts = []
+        hedge_delay = resolved.hedge.delay_ms
+        for i, (p, provider) in enumerate(zip(resolved.participants, plan.providers, strict=True)):
+            label = p.label
+            if hedge_delay == "auto":
+                p95 = tracker.ttft_percentile(label, AUTO_HEDGE_QUANTILE)
+                delay = AUTO_HEDGE_FALLBACK_S if p95 is None else p95 / 1000
+            else:
+                delay = hedge_delay / 1000
+            contenders.append(
+                Contender(
+                    index=i,
+                    provider=p.name,
+                    model=p.model,
+                    priority=p.priority,
+                    weight=p.weight,
+                    score=tracker.score(label),
+                    hedge_delay=delay,
+                )
+            )
+            call_params = {**params, **p.params} if p.params else params
+            attempts.append((provider, Request(messages=messages, model=p.model, params=call_params, provider=p.name)))
+        plan.budget.deposit()
+        spec = RaceSpec(
+            contenders=tuple(contenders),
+            deadline=resolved.timeout_ms / 1000,
+            grace=resolved.grace_period_ms / 1000,
+            budget=plan.budget,
+            scorer=plan.scorer,
+        )
+        self._race_count += 1
+        return Race(
+            race_id=f"{self._race_prefix}-{self._race_count}",
+            nursery=nursery,
+            strategy=plan.factory(spec),
+            spec=spec,
+            attempts=attempts,
+            virtual_model=resolved.name,
+            virtual_model_desc=resolved.description,
+            strategy_name=plan.strategy_name,
+            ttft_timeout=None if resolved.ttft_timeout_ms is None else resolved.ttft_timeout_ms / 1000,
+            idle_timeout=resolved.idle_timeout_ms / 1000,
+            emit=self._emit if self._listeners else None,
+            on_finished=self._race_finished,
+        )
+
+    def _plan(self, model: str | None) -> _Plan:
+        plan = self._plans.get(model)
+        if plan is None:
+            resolved = self.config.resolve(model)
+            name = resolved.strategy
+            factory: StrategyFactory = BUILTIN[name] if name in BUILTIN else import_object(name)
+            scorer = import_object(resolved.quality_scorer) if resolved.quality_scorer else None
+            plan = _Plan(
+                model=resolved,
+                providers=tuple(self._provider(p) for p in resolved.participants),
+                factory=factory,
+                strategy_name=name,
+                budget=HedgeBudget(max_extra_load=resolved.hedge.max_extra_load),
+                scorer=scorer,
+            )
+            self._plans[model] = plan
+        return plan
+
+    def _provider(self, p: Participant) -> Provider:
+        provider = self._providers.get(p.name)
+        if provider is None:
+            provider = self._providers[p.name] = build_provider(p.name, p.definition, self._context)
+        return provider
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            h = self.config.http
+            self._http = httpx.AsyncClient(
+                transport=self._transport,
+                limits=httpx.Limits(
+                    max_connections=h.max_connections,
+                    max_keepalive_connections=h.max_keepalive_connections,
+                    keepalive_expiry=h.keepalive_expiry_s,
+                ),
+                timeout=httpx.Timeout(None, connect=h.connect_timeout_ms / 1000),
+            )
+        return self._http
+
+    # ---------------------------------------------------------------- events
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event from now on; returns the unsubscribe function.
+
+        Listeners run inside the race loop: they must be quick and must not block.
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _emit(self, event: Any) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("raceway: an event listener failed; it stays subscribed")
+
+    def _race_finished(self, event: RaceFinished) -> None:
+        self.tracker.record(event)
+        if self._listeners:
+            self._emit(event)
+
+    # ---------------------------------------------------------------- queries
+
+    def models(self) -> list[ModelInfo]:
+        """The virtual models callers may ask for (one implicit model in legacy mode)."""
+        names: list[str | None] = list(self.config.virtual_models) or [None]
+        out = []
+        for name in names:
+            r = self.config.resolve(name)
+            out.append(
+                ModelInfo(
+                    id=r.name,
+                    display_name=r.display_name,
+                    description=r.description,
+                    strategy=r.strategy,
+                    providers=tuple(p.label for p in r.participants),
+                )
+            )
+        return out
+
+    def stats(self) -> dict[str, ProviderStats]:
+        """Per ``provider/model`` statistics (see :class:`ProviderStats`)."""
+        return self.tracker.snapshot()
+
+    async def health_check(self) -> HealthReport:
+        """Ask every provider in use whether it answers, concurrently.
+
+        Returns a :class:`HealthReport`; its ``ok`` is true when at least one
+        provider is healthy.
+        """
+        names: dict[str, Participant] = {}
+        for m in list(self.config.virtual_models) or [None]:
+            for p in self.config.resolve(m).participants:
+                names.setdefault(p.name, p)
+        results: dict[str, str | None] = {}
+
+        async def check(name: str, p: Participant) -> None:
+            try:
+                with trio.fail_after(HEALTH_TIMEOUT_S):
+                    await self._provider(p).health_check()
+                results[name] = None
+            except trio.TooSlowError:
+                results[name] = f"no answer within {HEALTH_TIMEOUT_S:.0f} s"
+            except ProviderError as exc:
+                results[name] = str(exc)
+            except Exception as exc:
+                results[name] = f"{type(exc).__name__}: {exc}"
+
+        async with trio.open_nursery() as nursery:
+            for name, p in names.items():
+                nursery.start_soon(check, name, p)
+        return HealthReport(providers={n: results[n] for n in names})
+
+    async def _aclose(self) -> None:
+        for provider in self._providers.values():
+            try:
+                await provider.aclose()
+            except Exception:
+                log.exception("raceway: closing provider %s failed", provider.name)
+        if self._http is not None:
+            await self._http.aclose()
+
+
+@asynccontextmanager
+async def open_engine(
+    config: Config | str | PathLike[str] | None = None, *, http_transport: Any = None
+) -> AsyncIterator[Engine]:
+    """Open an engine for ``config`` (a :class:`Config`, a file path, or ``None`` for the default).
+
+    Trio only. Everything the engine starts lives inside this context and is
+    cancelled and closed when it exits. ``http_transport`` replaces the HTTP
+    client's transport (``httpx.MockTransport`` in tests).
+
+    Raises:
+        ConfigError: the configuration is invalid.
+    """
+    if config is None:
+        config = default_config()
+    elif not isinstance(config, Config):
+        config = load_config(config)
+    else:
+        validate(config)
+    with _single_error():
+        async with trio.open_nursery() as nursery:
+            engine = Engine(config, nursery, http_transport=http_transport)
+            try:
+                yield engine
+            finally:
+                nursery.cancel_scope.cancel()
+                with trio.CancelScope(shield=True):
+                    await engine._aclose()
+
+
+@contextmanager
+def _single_error() -> Iterator[None]:
+    """Let the caller's own exception out of our nurseries as itself, not as a group of one.
+
+    Race and engine tasks never raise (they report through the race), so a
+    group of one holds what the caller's code raised inside ``async with``.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        exc = group.exceptions[0]
+        if isinstance(exc, BaseExceptionGroup):
+            raise
+        raise exc from exc.__cause__
+
+

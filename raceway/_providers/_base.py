@@ -1,0 +1,90 @@
+"""The provider interface: one required method, ``stream(request)``.
+
+Like httpx's ``AsyncBaseTransport``, a provider is small: it turns one
+:class:`Request` into an async iterator of :class:`Chunk` objects and knows
+nothing about racing. The race driver decides what a chunk means (the first
+non-empty ``text`` is the attempt's first token) and stops a provider by
+closing its iterator (``aclose()``), under cancellation if need be, so a
+provider must release what it holds (an HTTP response, a socket) in a
+``finally`` or ``async with`` around its loop.
+
+A provider reports failure by raising: a :class:`~raceway.ProviderError`
+subclass when it knows the kind (rate limited, HTTP status, protocol,
+connection, timeout); any other exception counts as a failed attempt too.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import Any
+
+from attrs import field, frozen
+
+
+@frozen(kw_only=True)
+class Usage:
+    """Token counts as the provider reports them (``None`` when it does not)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@frozen(slots=True)
+class Chunk:
+    """One piece of a streamed answer.
+
+    ``text`` may be empty (a role-only or usage-only chunk). The last chunk of
+    a complete answer usually carries ``finish_reason`` (``stop``, ``length``,
+    ...) and, where the provider reports it, ``usage``.
+    """
+
+    text: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@frozen(kw_only=True)
+class Request:
+    """What a provider is asked: the chat, the model, and pass-through parameters.
+
+    ``params`` holds the caller's keyword parameters (``temperature``,
+    ``max_tokens``, ...) with the virtual model's per-reference ``config``
+    laid over them. ``provider`` is the configured provider name.
+    """
+
+    messages: list[dict[str, Any]]
+    model: str
+    params: dict[str, Any] = field(factory=dict)
+    provider: str = ""
+
+
+class Provider(abc.ABC):
+    """Base class of every provider type.
+
+    Subclasses implement :meth:`stream`; :meth:`health_check` and
+    :meth:`aclose` have sensible defaults. ``name`` is the configured name.
+    """
+
+    #: The config ``type`` this class serves (``openai``, ``sim``, ...).
+    type: str = ""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abc.abstractmethod
+    def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        """Stream the answer to ``request`` as chunks.
+
+        Usually an async generator. It is closed with ``aclose()`` when the
+        race no longer needs it (won elsewhere, cancelled, failed).
+        """
+
+    async def health_check(self) -> None:
+        """Check cheaply that the provider answers; raise ``ProviderError`` if not."""
+
+    async def aclose(self) -> None:
+        """Release what the provider holds beyond one request."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

@@ -1,0 +1,43 @@
+"""The ``python`` provider: any async generator function, by import path.
+
+``callable: "pkg.module:name"`` names a function called as ``name(request)``
+that yields text chunks (``str``, or :class:`~raceway.Chunk` for a finish
+reason and usage). An exception before the first chunk fails the attempt; one
+after it interrupts the stream. A coroutine function returning one string is
+accepted too, as a one-chunk answer.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .._config import PythonProvider as PythonDefinition
+from .._config import import_object
+from ._base import Chunk, Provider, Request
+
+
+class PythonProvider(Provider):
+    """Wraps a user's async generator function as a provider."""
+
+    type = "python"
+
+    def __init__(self, name: str, definition: PythonDefinition | Callable[..., Any]) -> None:
+        super().__init__(name)
+        if isinstance(definition, PythonDefinition):
+            self.function: Callable[..., Any] = import_object(definition.callable)
+        else:
+            self.function = definition
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        produced = self.function(request)
+        if inspect.isawaitable(produced):
+            text = await produced
+            yield text if isinstance(text, Chunk) else Chunk(str(text))
+            return
+        try:
+            async for item in produced:
+                yield item if isinstance(item, Chunk) else Chunk(str(item))
+        finally:
+            await produced.aclose()

@@ -1,0 +1,70 @@
+"""What a race returns: :class:`RaceResult` and one :class:`AttemptRecord` per participant."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+from attrs import field, frozen
+
+from ._providers import Usage
+
+AttemptStatus: TypeAlias = Literal["won", "lost", "failed", "cancelled", "not_started"]
+
+
+@frozen(kw_only=True)
+class AttemptRecord:
+    """How one participant fared.
+
+    ``status``: ``won``; ``lost`` (it answered, another won); ``failed`` (an
+    error, see ``error``); ``cancelled`` (stopped before its first token);
+    ``not_started`` (``hedged`` never needed it). Times are milliseconds:
+    ``started_ms`` and ``ended_ms`` from the race's start, ``ttft_ms`` from
+    the attempt's own start.
+    """
+
+    index: int
+    provider: str
+    model: str
+    status: AttemptStatus
+    started_ms: float | None = None
+    ttft_ms: float | None = None
+    ended_ms: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    retry_after: float | None = None
+    output_chars: int = 0
+
+    @property
+    def label(self) -> str:
+        """``provider/model``."""
+        return f"{self.provider}/{self.model}"
+
+
+@frozen(kw_only=True)
+class RaceResult:
+    """The outcome of a race that produced an answer.
+
+    ``ttft_ms`` is what the caller saw: from the race's start to the moment
+    the winner was decided and its first token handed over; ``total_ms`` runs
+    to the end of the winner's stream. ``metadata`` carries the seed's keys
+    (``racing_winner``, ``racing_latency_ms``, ``virtual_model``,
+    ``virtual_model_desc``).
+    """
+
+    race_id: str
+    text: str
+    provider: str
+    model: str
+    virtual_model: str
+    strategy: str
+    ttft_ms: float
+    total_ms: float
+    finish_reason: str | None
+    usage: Usage | None
+    attempts: tuple[AttemptRecord, ...]
+    metadata: dict[str, Any] = field(factory=dict)
+
+    @property
+    def winner(self) -> AttemptRecord:
+        """The winning attempt's record."""
+        return next(a for a in self.attempts if a.status == "won")
