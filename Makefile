@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/raceway demo
+	$(VENV)/bin/raceway demo --headless --races 40
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider

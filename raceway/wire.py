@@ -1,0 +1,165 @@
+"""The monitor's wire format: newline-delimited JSON, one message per line.
+
+This module alone defines what travels over the monitor socket; the engine's
+monitor encodes with it and the dashboard decodes with it (the dashboard
+imports nothing else from raceway). A session reads:
+
+1. ``hello`` — ``{"type": "hello", "protocol": 1, "engine_version": ...,
+   "pid": ..., "virtual_models": [...]}`` (never a secret);
+2. ``snapshot`` — per-provider ``stats`` and the ``races`` finished recently
+   (``race_finished`` bodies, oldest first);
+3. live events — ``race_started``, ``attempt_started``,
+   ``attempt_first_token``, ``attempt_failed``, ``attempt_cancelled``,
+   ``race_decided``, ``race_finished``, periodic ``stats`` — and ``dropped``
+   (``{"type": "dropped", "count": N}``) when this client fell behind and
+   ``N`` events were skipped for it.
+
+Every message has ``type`` and ``ts`` (wall clock, seconds since the epoch);
+race events carry ``race_id`` and ``elapsed_ms`` (since the race began).
+Readers must ignore keys they do not know, so the format can grow within
+protocol 1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, TypeAlias
+
+import cattrs
+from attrs import field, frozen
+
+from ._events import (
+    EVENT_TYPES,
+    AttemptCancelled,
+    AttemptFailed,
+    AttemptFirstToken,
+    AttemptStarted,
+    RaceDecided,
+    RaceFinished,
+    RaceStarted,
+    StatsSnapshot,
+)
+from ._result import AttemptRecord
+
+PROTOCOL = 1
+
+
+@frozen(kw_only=True)
+class VirtualModelInfo:
+    id: str
+    display_name: str = ""
+    description: str = ""
+    strategy: str = ""
+    providers: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class Hello:
+    """The first line of every session."""
+
+    type: ClassVar[str] = "hello"
+    ts: float
+    protocol: int = PROTOCOL
+    engine_version: str = ""
+    pid: int = 0
+    virtual_models: tuple[VirtualModelInfo, ...] = ()
+
+
+@frozen(kw_only=True)
+class Snapshot:
+    """The second line: statistics so far and the recent races."""
+
+    type: ClassVar[str] = "snapshot"
+    ts: float
+    stats: dict[str, dict[str, Any]] = field(factory=dict)
+    races: tuple[RaceFinished, ...] = ()
+
+
+@frozen(kw_only=True)
+class Dropped:
+    """``count`` events were skipped for this client because it read too slowly."""
+
+    type: ClassVar[str] = "dropped"
+    ts: float
+    count: int
+
+
+Message: TypeAlias = (
+    Hello
+    | Snapshot
+    | Dropped
+    | RaceStarted
+    | AttemptStarted
+    | AttemptFirstToken
+    | AttemptFailed
+    | AttemptCancelled
+    | RaceDecided
+    | RaceFinished
+    | StatsSnapshot
+)
+
+MESSAGE_TYPES: dict[str, type[Any]] = {"hello": Hello, "snapshot": Snapshot, "dropped": Dropped, **EVENT_TYPES}
+
+
+class WireError(ValueError):
+    """A line that is not a valid message of this protocol."""
+
+
+_converter = cattrs.Converter()
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    """The message as plain JSON-ready data, ``type`` first."""
+    body: dict[str, Any] = _converter.unstructure(message)
+    return {"type": message.type, **body}
+
+
+def encode(message: Any) -> bytes:
+    """One message as one line of UTF-8 JSON, newline included."""
+    return json.dumps(to_dict(message), separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def decode(line: bytes | str) -> Any:
+    """Parse one line into its message object.
+
+    Unknown keys are ignored (the format may grow). Raises :class:`WireError`
+    for anything that is not JSON, has no known ``type``, or misses fields.
+    """
+    try:
+        data = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WireError("a message must be a JSON object")
+    kind = data.pop("type", None)
+    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise WireError(f"unknown message type {kind!r}")
+    try:
+        return _converter.structure(data, cls)
+    except Exception as exc:
+        raise WireError(f"invalid {kind} message: {exc}") from None
+
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "PROTOCOL",
+    "AttemptCancelled",
+    "AttemptFailed",
+    "AttemptFirstToken",
+    "AttemptRecord",
+    "AttemptStarted",
+    "Dropped",
+    "Hello",
+    "Message",
+    "RaceDecided",
+    "RaceFinished",
+    "RaceStarted",
+    "Snapshot",
+    "StatsSnapshot",
+    "VirtualModelInfo",
+    "WireError",
+    "decode",
+    "encode",
+    "to_dict",
+]
