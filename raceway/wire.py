@@ -23,6 +23,9 @@ protocol 1.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
 
 import cattrs
@@ -42,6 +45,37 @@ from ._events import (
 from ._result import AttemptRecord
 
 PROTOCOL = 1
+#: Engines name their sockets ``raceway-<pid>.sock`` inside :func:`default_monitor_dir`.
+SOCKET_PREFIX = "raceway-"
+SOCKET_SUFFIX = ".sock"
+
+
+def default_monitor_dir() -> Path:
+    """Where engines put their sockets by default (``monitor.socket: auto``).
+
+    ``$XDG_RUNTIME_DIR/raceway`` when that variable is set (a per-user,
+    private runtime directory), else ``<tempdir>/raceway-<uid>``. The engine
+    creates it with mode 0700.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "raceway"
+    return Path(tempfile.gettempdir()) / f"raceway-{os.getuid()}"
+
+
+def find_sockets(directory: Path | None = None) -> list[Path]:
+    """The engine sockets in ``directory`` (default: :func:`default_monitor_dir`), newest first."""
+    d = directory or default_monitor_dir()
+    try:
+        found = [p for p in d.iterdir() if p.name.startswith(SOCKET_PREFIX) and p.name.endswith(SOCKET_SUFFIX)]
+    except OSError:
+        return []
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+    return sorted(found, key=mtime, reverse=True)
 
 
 @frozen(kw_only=True)
@@ -160,6 +194,8 @@ __all__ = [
     "VirtualModelInfo",
     "WireError",
     "decode",
+    "default_monitor_dir",
+    "find_sockets",
     "encode",
     "to_dict",
 ]
