@@ -1,0 +1,44 @@
+"""``raceway-dashboard [--socket PATH]`` and ``python -m dashboard``: watch a running engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from raceway import wire
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``raceway-dashboard`` console script."""
+    parser = argparse.ArgumentParser(
+        prog="raceway-dashboard",
+        description=(
+            "Watch a running raceway engine: races as they happen, how each provider is doing, "
+            "and the event stream. With no --socket it finds the engines running as you "
+            f"(sockets in {wire.default_monitor_dir()}) and asks which one when there are several."
+        ),
+        epilog="Keys: q quits, ? lists the rest.",
+    )
+    parser.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="the engine's monitor socket (monitor.socket in its config)",
+    )
+    parser.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="where to look for engines' sockets (default: the per-user monitor directory)",
+    )
+    args = parser.parse_args(argv)
+    from .app import run  # Textual loads only once the arguments are fine
+
+    try:
+        return run(args.socket, Path(args.dir) if args.dir else None)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

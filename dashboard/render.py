@@ -1,0 +1,371 @@
+"""How the model looks: timelines, sparklines, race cells and log lines as Rich ``Text``.
+
+Colour never comes from here: a :class:`Palette` is built once from the app's
+theme variables (``$success``, ``$warning``, ``$error``, ``$accent``, muted
+text), so table cells and the stylesheet agree, and a theme change repaints
+both. Every colour comes with a glyph (★ won, ● answered, ✗ failed, ⊘
+cancelled, ▸ running, · idle) so the views read on a monochrome terminal too.
+
+A race's timeline is drawn on the race's own time scale, one line per
+participant: blank until the attempt started, ``─`` while it waited for its
+first token, its outcome glyph where that wait ended, and for the winner a
+heavy ``━`` while it streamed to the caller. Half-cell tips (``╴``) give
+the bars twice the resolution of the columns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+
+from .model import (
+    ANSWERED,
+    BAD,
+    CANCELLED,
+    FAILED,
+    GOOD,
+    LOST,
+    MUTED,
+    NOT_STARTED,
+    PENDING,
+    RUNNING,
+    UNKNOWN,
+    WARN,
+    WON,
+    AttemptView,
+    LogEntry,
+    RaceView,
+)
+
+GLYPHS = {
+    WON: "★",
+    LOST: "●",
+    ANSWERED: "●",
+    FAILED: "✗",
+    CANCELLED: "⊘",
+    RUNNING: "▸",
+    PENDING: "·",
+    NOT_STARTED: "·",
+    UNKNOWN: "?",
+}
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Rich styles for the semantic colours, resolved from a Textual theme."""
+
+    success: Style
+    warning: Style
+    error: Style
+    accent: Style
+    muted: Style
+    text: Style
+
+    @classmethod
+    def plain(cls) -> Palette:
+        """No colour at all (tests, and before the app has a theme)."""
+        return cls(Style(), Style(), Style(), Style(), Style(dim=True), Style())
+
+    @classmethod
+    def from_theme(cls, variables: dict[str, str]) -> Palette:
+        """Resolve Textual's CSS variables (``app.get_css_variables()``) to Rich styles."""
+        from textual.color import Color
+
+        background = _parse(Color, variables.get("background")) or Color(0, 0, 0)
+        foreground = _parse(Color, variables.get("foreground")) or Color(224, 224, 224)
+
+        def style(name: str, fallback: Color | None = None, **extra: Any) -> Style:
+            color = _parse(Color, variables.get(name)) or fallback
+            if color is None:
+                return Style(**extra)
+            if color.a < 1.0:
+                color = background.blend(color.with_alpha(1.0), color.a)
+            return Style(color=color.rich_color, **extra)
+
+        muted = background.blend(foreground, 0.55)
+        return cls(
+            success=style("success"),
+            warning=style("warning"),
+            error=style("error"),
+            accent=style("accent"),
+            muted=Style(color=muted.rich_color),
+            text=style("foreground"),
+        )
+
+    def for_status(self, status: str) -> Style:
+        if status == WON:
+            return self.success
+        if status == FAILED:
+            return self.error
+        if status in (RUNNING, ANSWERED):
+            return self.accent
+        if status == UNKNOWN:
+            return self.warning
+        return self.muted
+
+    def for_level(self, level: str) -> Style:
+        return {GOOD: self.success, WARN: self.warning, BAD: self.error, MUTED: self.muted}.get(
+            level, self.text
+        )
+
+
+def _parse(color_cls: Any, value: str | None) -> Any:
+    if not value:
+        return None
+    try:
+        return color_cls.parse(value)
+    except Exception:  # "ansi_green", "auto 60%": no fixed colour to hand Rich
+        return None
+
+
+# ---------------------------------------------------------------- small pieces
+
+
+def ms(value: float | None, *, unit: bool = True) -> str:
+    """A duration for a cell: ``842ms``, ``1.2s``, ``12s``; ``–`` when unknown."""
+    if value is None:
+        return "–"
+    if value < 1000:
+        return f"{value:.0f}ms" if unit else f"{value:.0f}"
+    if value < 10_000:
+        return f"{value / 1000:.1f}s"
+    return f"{value / 1000:.0f}s"
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells with an ellipsis, padded to exactly ``width``."""
+    if width <= 0:
+        return ""
+    if len(text) > width:
+        return text[: width - 1] + ELLIPSIS if width > 1 else text[:width]
+    return text.ljust(width)
+
+
+def sparkline(samples: Any, width: int, floor: float, ceiling: float) -> str:
+    """The last ``width`` samples as ▁…█ on the fixed scale ``floor..ceiling``, newest right."""
+    if width <= 0:
+        return ""
+    values = list(samples)[-width:]
+    if ceiling <= floor:
+        floor, ceiling = 0.0, max(values, default=1.0) or 1.0
+    top = len(SPARK_BARS) - 1
+    span = ceiling - floor
+    bars = "".join(SPARK_BARS[min(top, max(0, round((v - floor) / span * top)))] for v in values)
+    return bars.rjust(width)
+
+
+# ---------------------------------------------------------------- races
+
+
+#: The narrowest timeline worth drawing; participant names give way to it.
+MIN_TIMELINE = 24
+
+
+@dataclass(frozen=True)
+class RaceLayout:
+    """Column widths of the Races table, worked out from the panel's width."""
+
+    race: int = 11
+    ttft: int = 7
+    participant: int = 18
+    timeline: int = 24
+    result: int = 12
+
+    @classmethod
+    def for_width(cls, width: int, longest_label: int = 16) -> RaceLayout:
+        """Widths that fill a table ``width`` columns wide (cell padding and scrollbar included).
+
+        The participant column fits the longest ``provider/model`` label when
+        the timeline keeps at least :data:`MIN_TIMELINE` columns; longer labels
+        are cut with an ellipsis.
+        """
+        padding = 2 * 5 + 1  # one cell of padding each side of five columns, a scrollbar
+        if width < 96:
+            race, ttft, result = 10, 6, 9
+        else:
+            race, ttft, result = 11, 7, 12
+        others = race + ttft + result + padding
+        participant = max(12, min(longest_label + 2, 32, width - others - MIN_TIMELINE))
+        timeline = max(10, min(72, width - others - participant))
+        return cls(race, ttft, participant, timeline, result)
+
+    def widths(self) -> dict[str, int]:
+        return {
+            "race": self.race,
+            "ttft": self.ttft,
+            "participant": self.participant,
+            "timeline": self.timeline,
+            "result": self.result,
+        }
+
+
+def race_height(race: RaceView) -> int:
+    """Lines a race's row needs: one per participant, at least two."""
+    return max(2, len(race.attempts))
+
+
+def race_cells(race: RaceView, layout: RaceLayout, now_ts: float, p: Palette) -> dict[str, Text]:
+    """The Races table's cells for one race, keyed by column."""
+    height = race_height(race)
+    return {
+        "race": _race_cell(race, layout.race, height, p),
+        "ttft": _ttft_cell(race, layout.ttft, height, p),
+        "participant": _lines(
+            [_participant_line(a, layout.participant, p) for a in race.attempts], height
+        ),
+        "timeline": timeline(race, layout.timeline, now_ts, p),
+        "result": _lines(
+            [_result_line(a, layout.result, now_ts, race, p) for a in race.attempts], height
+        ),
+    }
+
+
+def _lines(lines: list[Text], height: int) -> Text:
+    while len(lines) < height:
+        lines.append(Text(""))
+    out = Text("\n").join(lines)
+    out.no_wrap = True
+    out.end = ""
+    return out
+
+
+def _race_cell(race: RaceView, width: int, height: int, p: Palette) -> Text:
+    lines = [
+        Text(fit(race.virtual_model, width), style=p.text + Style(bold=True)),
+        Text(fit(race.strategy, width), style=p.muted),
+    ]
+    if height > 2:
+        lines.append(Text(fit(f"#{race.short_id}", width), style=p.muted))
+    return _lines(lines, height)
+
+
+def _ttft_cell(race: RaceView, width: int, height: int, p: Palette) -> Text:
+    if race.ttft_ms is not None:
+        first = Text(ms(race.ttft_ms).rjust(width), style=p.success + Style(bold=True))
+    elif race.running:
+        first = Text("…".rjust(width), style=p.accent)
+    elif race.outcome == UNKNOWN:
+        first = Text("?".rjust(width), style=p.warning)
+    else:
+        first = Text(fit(race.outcome or "", width).rstrip().rjust(width), style=p.error)
+    lines = [first]
+    if race.total_ms is not None:
+        lines.append(Text(("Σ" + ms(race.total_ms)).rjust(width), style=p.muted))
+    return _lines(lines, height)
+
+
+def _participant_line(a: AttemptView, width: int, p: Palette) -> Text:
+    glyph = GLYPHS.get(a.status, "·")
+    line = Text(glyph + " ", style=p.for_status(a.status))
+    name_style = p.text if a.status in (WON, RUNNING, ANSWERED) else p.muted
+    line.append(fit(a.label, width - 2), style=name_style)
+    return line
+
+
+def _result_line(a: AttemptView, width: int, now_ts: float, race: RaceView, p: Palette) -> Text:
+    if a.status == FAILED:
+        return Text(fit(a.error_kind or "failed", width), style=p.error)
+    if a.status == NOT_STARTED:
+        return Text(fit("unneeded", width), style=p.muted)
+    if a.status == PENDING:
+        return Text(fit("waiting", width), style=p.muted)
+    if a.status == UNKNOWN:
+        return Text(fit("lost track", width), style=p.warning)
+    if a.ttft_ms is not None:
+        style = p.success if a.status == WON else p.muted if a.status == LOST else p.accent
+        return Text(ms(a.ttft_ms).rjust(width - 1).ljust(width), style=style)
+    if a.status == CANCELLED:
+        return Text(fit("cancelled", width), style=p.muted)
+    # running, no token yet: how long it has waited
+    waited = (now_ts - race.started_ts) * 1000.0 - (a.started_ms or 0.0)
+    return Text(("…" + ms(max(0.0, waited))).rjust(width - 1).ljust(width), style=p.accent)
+
+
+def timeline(race: RaceView, width: int, now_ts: float, p: Palette) -> Text:
+    """The race's participants as bars on its own time scale, one line each."""
+    span = race.span_ms(now_ts)
+    now_ms = (now_ts - race.started_ts) * 1000.0 if race.running else span
+    lines = [_bar(a, width, span, now_ms, p) for a in race.attempts]
+    return _lines(lines, race_height(race))
+
+
+def _bar(a: AttemptView, width: int, span: float, now_ms: float, p: Palette) -> Text:
+    line = Text(no_wrap=True, end="")
+    if a.started_ms is None or a.status in (PENDING, NOT_STARTED):
+        return line.append(" " * width)
+    # Half-cells: position x on [0, span] maps to 2*(width-1) half-steps, leaving
+    # the last cell free for the glyph of an attempt that ends at the very end.
+    halves = 2 * (width - 1)
+
+    def at(t_ms: float) -> int:
+        return max(0, min(halves, round(t_ms / span * halves)))
+
+    style = p.for_status(a.status)
+    start = at(a.started_ms)
+    token = a.token_ms
+    if a.status in (RUNNING, UNKNOWN):
+        end, tail_end, glyph = (
+            at(now_ms if a.status == RUNNING else (a.ended_ms or now_ms)),
+            None,
+            GLYPHS[a.status],
+        )
+    elif token is not None:  # answered: won, lost or still deciding
+        end, glyph = at(token), GLYPHS[a.status]
+        tail_end = at(a.ended_ms if a.ended_ms is not None else now_ms)
+    else:  # failed or cancelled before a token
+        end, tail_end, glyph = (
+            at(a.ended_ms if a.ended_ms is not None else now_ms),
+            None,
+            GLYPHS[a.status],
+        )
+    cells = _half_line(start, end, "─", "╴")
+    line.append(" " * (start // 2))
+    line.append(cells, style=style)
+    line.append(glyph, style=style + Style(bold=True))
+    used = start // 2 + len(cells) + 1
+    if tail_end is not None and tail_end > end + 1:
+        tail_char = "━" if a.status == WON else "┄"
+        tail_style = p.success if a.status == WON else p.muted if a.status == LOST else p.accent
+        tail = _half_line(end + 2, tail_end, tail_char, "╸" if a.status == WON else "╴")
+        tail = tail[: max(0, width - used)]
+        line.append(tail, style=tail_style)
+        used += len(tail)
+    if used < width:
+        line.append(" " * (width - used))
+    elif used > width:
+        line.truncate(width)
+    return line
+
+
+def _half_line(start: int, end: int, full: str, half: str) -> str:
+    """Cells covering half-steps ``start``..``end``, a half tip if it ends mid-cell."""
+    n = max(0, end - start)
+    body = full * (n // 2)
+    if n % 2:
+        body += half
+    return body
+
+
+# ---------------------------------------------------------------- log
+
+
+def log_line(entry: LogEntry, p: Palette) -> Text:
+    """One event-log line: time, race, model, glyph and what happened."""
+    clock = (
+        time.strftime("%H:%M:%S", time.localtime(entry.ts)) + f".{int(entry.ts * 1000) % 1000:03d}"
+    )
+    line = Text(no_wrap=True, end="")
+    line.append(clock + " ", style=p.muted)
+    style = p.for_level(entry.level)
+    if entry.race is not None:
+        line.append(f"#{entry.race:<5} ", style=p.muted)
+        line.append(f"{entry.virtual_model or '':<9} ", style=p.text)
+    line.append(entry.glyph + " ", style=style + Style(bold=True))
+    line.append(entry.text, style=style)
+    return line
