@@ -399,8 +399,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError("$", "file not found", source) from None
     except OSError as exc:
         raise ConfigError("$", f"cannot read: {exc.strerror or exc}", source) from None
-    fmt = "toml" if p.suffix.lower() == ".toml" else "yaml"
-    return loads_config(text, fmt, source=source)
+    if p.suffix.lower() == ".toml":
+        return loads_config(text, "toml", source=source)
+    return loads_config(text, "yaml", source=source)
 
 
 def loads_config(text: str, fmt: Literal["yaml", "toml"] = "yaml", *, source: str | None = None) -> Config:
