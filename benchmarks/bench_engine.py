@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 import trio
+import trio.testing
 
 import raceway
 from benchmarks import instant as inst
@@ -144,8 +145,6 @@ async def in_flight(count: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    import trio.testing  # noqa: F401  (wait_all_tasks_blocked)
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--races", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=10_000)
