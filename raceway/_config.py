@@ -14,7 +14,6 @@ participant's provider definition — so the engine never re-reads raw config.
 from __future__ import annotations
 
 import importlib
-import io
 import os
 import tomllib
 from collections.abc import Mapping
@@ -458,9 +457,12 @@ def dumps_config(config: Config, fmt: Literal["yaml", "toml"] = "yaml") -> str:
     data = config_to_dict(config)
     if fmt == "toml":
         return tomli_w.dumps(data)
-    buf = io.StringIO()
-    yaml.safe_dump(data, buf, sort_keys=False, allow_unicode=True)
-    return buf.getvalue()
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    # pyyaml writes a few line-break characters (U+0085, U+2028, U+2029) raw,
+    # which do not read back; escaping everything non-ASCII always does.
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+    return text
 
 
 def redacted(config: Config) -> dict[str, Any]:
