@@ -40,7 +40,6 @@ context manager, which cancels whatever is left.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -383,7 +382,8 @@ class Race:
 
     async def _pump(self, a: _Attempt) -> None:
         """Read one attempt's stream: buffer before the decision, feed the caller after."""
-        async with contextlib.aclosing(a.provider.stream(a.request)) as chunks:  # type: ignore[type-var]
+        chunks = a.provider.stream(a.request)
+        try:
             async for item in chunks:
                 # Providers may yield plain text as a shorthand for Chunk(text).
                 if isinstance(item, str):
@@ -407,6 +407,11 @@ class Race:
                     a.buffer.append(item)  # type: ignore[union-attr]
                 elif self._winner is a and self._send is not None:
                     await self._send.send(item)
+        finally:
+            # Closing the iterator is what closes a loser's HTTP response.
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
         a.completed = True
 
     def _first_token(self, a: _Attempt) -> None:
