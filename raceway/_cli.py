@@ -165,17 +165,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(
     config: Config, messages: list[dict[str, Any]], model: str | None, params: dict[str, Any], quiet: bool
 ) -> RaceResult:
+    wrote = False
     async with open_engine(config) as engine, engine.stream(messages, model, **params) as race:
-        wrote = False
         async for chunk in race:
             if not quiet and chunk.text:
                 sys.stdout.write(chunk.text)
                 sys.stdout.flush()
                 wrote = True
-        if wrote:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-        return race.result
+    if wrote:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    return race.result
 
 
 def summary_line(result: RaceResult) -> str:
