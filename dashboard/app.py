@@ -230,38 +230,49 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         app = self.app
-        keys = Text()
-        seen: set[tuple[str, str]] = set()
+        described: dict[str, list[str]] = {}  # key as shown -> what it does
         for binding in app.BINDINGS:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
-            key = binding.key_display or ", ".join(
-                app.get_key_display(Binding(k, "")) for k in binding.key.split(",")
+            keys = binding.key_display or ", ".join(
+                app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
             )
-            if (key, binding.description) in seen:
-                continue
-            seen.add((key, binding.description))
-            keys.append(f"{key:>12}  ", style="bold")
-            keys.append(f"{binding.description}\n")
-        legend = Text()
+            doing = described.setdefault(keys, [])
+            if binding.description not in doing:
+                doing.append(binding.description)
+        table = Text(no_wrap=True)
+        for keys, doing in described.items():
+            table.append(f"{keys:>5}  ", style="bold")
+            table.append(" / ".join(doing) + "\n")
+        legend = Text(no_wrap=True)
         for glyph, meaning in (
-            ("★", "won: its first token went to the caller"),
-            ("●", "answered, another won (or still deciding)"),
-            ("✗", "failed before its first token"),
-            ("⊘", "cancelled before its first token"),
+            ("★", "won: first token to the caller"),
+            ("●", "answered; lost, or still deciding"),
+            ("✗", "failed before a first token"),
+            ("⊘", "cancelled before a first token"),
             ("▸", "running, no token yet"),
-            ("·", "not started (hedged did not need it)"),
-            ("─ ━", "waiting for a first token · the winner streaming"),
-            ("◐", "provider cooling down"),
+            ("·", "not started (hedged)"),
+            ("─", "waiting for a first token"),
+            ("━", "the winner streaming"),
+            ("┄", "a loser kept for the grace window"),
+            ("◐", "a provider cooling down"),
+            ("Σ", "the race's total time"),
         ):
-            legend.append(f"{glyph:>12}  ", style="bold")
-            legend.append(f"{meaning}\n")
+            legend.append(f"{glyph:>2}  ", style="bold")
+            legend.append(meaning + "\n")
         with Vertical(id="help"):
-            yield Label("raceway dashboard — keys", classes="dialog-title")
-            yield Static(keys, id="help-keys")
-            yield Label("glyphs", classes="dialog-title")
-            yield Static(legend, id="help-legend")
-            yield Label("escape closes", classes="dialog-hint")
+            yield Label("raceway dashboard — help", classes="dialog-title")
+            with Horizontal(id="help-columns"):
+                with Vertical(id="help-keys"):
+                    yield Label("keys", classes="dialog-heading")
+                    yield Static(table)
+                with Vertical(id="help-glyphs"):
+                    yield Label("glyphs", classes="dialog-heading")
+                    yield Static(legend)
+            yield Label(
+                "Each race is drawn on its own time scale. Escape closes this.",
+                classes="dialog-hint",
+            )
 
     def action_dismiss(self, result: Any = None) -> Any:
         self.dismiss(None)
@@ -421,7 +432,7 @@ class Dashboard(App[int]):
             "2", "focus_panel('providers')", "Focus providers", show=False, id="focus-providers"
         ),
         Binding("3", "focus_panel('log')", "Focus event log", show=False, id="focus-log"),
-        Binding("escape", "clear_filter", "Clear the filter", show=False, id="clear-filter"),
+        Binding("escape", "clear_filter", "Clear filter / un-expand", show=False, id="clear-filter"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c"),
     ]
 
@@ -438,6 +449,7 @@ class Dashboard(App[int]):
         self.retries = 0  # failed connects since the last success
         self.next_retry_at: float | None = None  # monotonic
         self.lines_received = 0
+        self.sessions = 0  # successful connections so far
         self.redraws = 0  # ticks that drew something
         self.ticks = 0
         self.new_while_paused = 0
@@ -616,13 +628,13 @@ class Dashboard(App[int]):
                 await self._room.wait()
 
     def _link_up(self, path: Path) -> None:
-        was = self.link_state
+        self.sessions += 1
         self.link_state = CONNECTED
         self._main_screen.remove_class("-stale")
         self.model.note("●", f"connected to {path}", "good")
         self.notify(
             f"Watching the engine at {path.name}",
-            title="Connected" if was != DISCONNECTED else "Reconnected",
+            title="Connected" if self.sessions == 1 else "Reconnected",
         )
 
     def _link_down(self, path: Path, exc: BaseException) -> None:
@@ -783,7 +795,7 @@ class Dashboard(App[int]):
     def _cells(
         self, race: RaceView, layout: RaceLayout, now: float, palette: Palette
     ) -> dict[str, Text]:
-        cells = race_cells(race, layout, now, palette)
+        cells = race_cells(race, layout, now, palette, self.model.typical_ms(race.virtual_model))
         first = RaceCell()
         first.append_text(cells["race"])
         first.no_wrap, first.end = True, ""

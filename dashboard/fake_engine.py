@@ -316,88 +316,36 @@ class RaceMaker:
                 )
                 continue
             s = starts[i]
-            common = {"race_id": race_id, "index": i, "provider": p.provider, "model": p.model}
-            out.append((at(s), wire.AttemptStarted(ts=at(s), elapsed_ms=s, **common)))
+            ids = (race_id, i, p.provider, p.model)
+            out.append((at(s), _started(ids, at(s), s)))
             token = s + d.ttft if d.ttft is not None else None
             if i == winner:
-                out.append(
-                    (
-                        at(token or s),
-                        wire.AttemptFirstToken(
-                            ts=at(token or s),
-                            elapsed_ms=token or s,
-                            ttft_ms=d.ttft or 0.0,
-                            **common,
-                        ),
-                    )
-                )
-                records.append(self._record(i, p, "won", s, d.ttft, end_of_race, d))
+                t = token if token is not None else s
+                out.append((at(t), _first_token(ids, at(t), t, d.ttft or 0.0)))
+                records.append(self._record(i, p, "won", s, d.ttft, end_of_race))
             elif d.fail_at is not None and s + d.fail_at < stop_at:
                 f = s + d.fail_at
                 retry = 1.0 if p.failure_kind == "rate_limited" else None
-                out.append(
-                    (
-                        at(f),
-                        wire.AttemptFailed(
-                            ts=at(f),
-                            elapsed_ms=f,
-                            error_kind=p.failure_kind,
-                            error=ERRORS[p.failure_kind],
-                            retry_after=retry,
-                            **common,
-                        ),
-                    )
-                )
+                error = ERRORS[p.failure_kind]
+                out.append((at(f), _failed(ids, at(f), f, p.failure_kind, error, retry)))
                 records.append(
                     wire.AttemptRecord(
-                        index=i,
-                        provider=p.provider,
-                        model=p.model,
-                        status="failed",
-                        started_ms=s,
-                        ended_ms=f,
-                        error=ERRORS[p.failure_kind],
-                        error_kind=p.failure_kind,
-                        retry_after=retry,
+                        index=i, provider=p.provider, model=p.model, status="failed", started_ms=s,
+                        ended_ms=f, error=error, error_kind=p.failure_kind, retry_after=retry,
                     )
-                )
+                )  # fmt: skip
             elif token is not None and token < stop_at:
-                out.append(
-                    (
-                        at(token),
-                        wire.AttemptFirstToken(
-                            ts=at(token), elapsed_ms=token, ttft_ms=d.ttft or 0.0, **common
-                        ),
-                    )
-                )
-                out.append(
-                    (
-                        at(stop_at),
-                        wire.AttemptCancelled(
-                            ts=at(stop_at), elapsed_ms=stop_at, answered=True, **common
-                        ),
-                    )
-                )
-                records.append(self._record(i, p, "lost", s, d.ttft, stop_at, d))
+                out.append((at(token), _first_token(ids, at(token), token, d.ttft or 0.0)))
+                out.append((at(stop_at), _cancelled(ids, at(stop_at), stop_at, answered=True)))
+                records.append(self._record(i, p, "lost", s, d.ttft, stop_at))
             else:
-                out.append(
-                    (
-                        at(stop_at),
-                        wire.AttemptCancelled(
-                            ts=at(stop_at), elapsed_ms=stop_at, answered=False, **common
-                        ),
-                    )
-                )
+                out.append((at(stop_at), _cancelled(ids, at(stop_at), stop_at, answered=False)))
                 records.append(
                     wire.AttemptRecord(
-                        index=i,
-                        provider=p.provider,
-                        model=p.model,
-                        status="cancelled",
-                        started_ms=s,
-                        ended_ms=stop_at,
+                        index=i, provider=p.provider, model=p.model, status="cancelled",
+                        started_ms=s, ended_ms=stop_at,
                     )
-                )
+                )  # fmt: skip
         if winner is not None:
             w = draws[winner]
             out.append(
@@ -493,18 +441,48 @@ class RaceMaker:
 
     @staticmethod
     def _record(
-        i: int, p: Profile, status: Any, s: float, ttft: float | None, end: float, d: _Draw
+        i: int, p: Profile, status: Any, s: float, ttft: float | None, end: float
     ) -> wire.AttemptRecord:
         return wire.AttemptRecord(
-            index=i,
-            provider=p.provider,
-            model=p.model,
-            status=status,
-            started_ms=s,
-            ttft_ms=ttft,
-            ended_ms=end,
-            output_chars=p.chars if status == "won" else p.chars // 3,
-        )
+            index=i, provider=p.provider, model=p.model, status=status, started_ms=s,
+            ttft_ms=ttft, ended_ms=end, output_chars=p.chars if status == "won" else p.chars // 3,
+        )  # fmt: skip
+
+
+_Ids = tuple[str, int, str, str]  # race_id, index, provider, model
+
+
+def _started(ids: _Ids, ts: float, t: float) -> wire.AttemptStarted:
+    race_id, index, provider, model = ids
+    return wire.AttemptStarted(
+        race_id=race_id, ts=ts, elapsed_ms=t, index=index, provider=provider, model=model
+    )
+
+
+def _first_token(ids: _Ids, ts: float, t: float, ttft: float) -> wire.AttemptFirstToken:
+    race_id, index, provider, model = ids
+    return wire.AttemptFirstToken(
+        race_id=race_id, ts=ts, elapsed_ms=t, index=index, provider=provider, model=model,
+        ttft_ms=ttft,
+    )  # fmt: skip
+
+
+def _failed(
+    ids: _Ids, ts: float, t: float, kind: str, error: str, retry: float | None
+) -> wire.AttemptFailed:
+    race_id, index, provider, model = ids
+    return wire.AttemptFailed(
+        race_id=race_id, ts=ts, elapsed_ms=t, index=index, provider=provider, model=model,
+        error_kind=kind, error=error, retry_after=retry,
+    )  # fmt: skip
+
+
+def _cancelled(ids: _Ids, ts: float, t: float, *, answered: bool) -> wire.AttemptCancelled:
+    race_id, index, provider, model = ids
+    return wire.AttemptCancelled(
+        race_id=race_id, ts=ts, elapsed_ms=t, index=index, provider=provider, model=model,
+        answered=answered,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ scripts

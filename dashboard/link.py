@@ -33,7 +33,7 @@ def backoff_s(failures: int) -> float:
     """Seconds to wait after ``failures`` consecutive failed attempts (1, 2, ...)."""
     if failures <= 0:
         return 0.0
-    return min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (failures - 1))
+    return float(min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2.0 ** (failures - 1)))
 
 
 def pid_of(path: Path) -> int | None:

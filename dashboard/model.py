@@ -38,6 +38,10 @@ TTFT_SAMPLES = 60
 RATE_WINDOW_S = 5.0
 #: Ids of dropped races remembered, so a late event of one does not revive it.
 EVICTED_MEMORY = 2_000
+#: A running race's timeline leaves this much room past "now" for it to grow into.
+RUNNING_HEADROOM = 1.15
+#: Weight of each finished race in a virtual model's typical duration.
+TYPICAL_ALPHA = 0.2
 
 # Attempt states. The first three are live; the rest are how an attempt ended.
 PENDING = "pending"  # named in race_started, not started (yet)
@@ -126,14 +130,20 @@ class RaceView:
     def labels(self) -> frozenset[str]:
         return frozenset(a.label for a in self.attempts)
 
-    def span_ms(self, now_ts: float) -> float:
-        """How much race time its timeline covers (still running: up to ``now_ts``)."""
+    def span_ms(self, now_ts: float, expected_ms: float = 0.0) -> float:
+        """How much race time its timeline covers.
+
+        A finished race: start to end. A running one: up to ``now_ts``, and at
+        least ``expected_ms`` (how long such races usually take), so its bars
+        grow across the cell as it runs instead of always filling it.
+        """
         ends = [self.last_ms, self.total_ms or 0.0]
         for a in self.attempts:
             ends.append(a.ended_ms or 0.0)
             ends.append(a.token_ms or 0.0)
         if self.running:
-            ends.append((now_ts - self.started_ts) * 1000.0)
+            ends.append((now_ts - self.started_ts) * 1000.0 * RUNNING_HEADROOM)
+            ends.append(expected_ms)
         return max(1.0, *ends)
 
     def touch(self) -> None:
@@ -320,6 +330,7 @@ class DashboardModel:
         self._log_seq = 0
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._race_starts: deque[float] = deque()
+        self._typical: dict[str, float] = {}
         self._event_times: deque[float] = deque()
 
     # ------------------------------------------------------------ feeding
@@ -375,6 +386,10 @@ class DashboardModel:
         while times and times[0] < horizon:
             times.popleft()
         return len(times) / RATE_WINDOW_S
+
+    def typical_ms(self, virtual_model: str) -> float:
+        """How long races of ``virtual_model`` usually take (a decaying mean; 0 before the first)."""
+        return self._typical.get(virtual_model, 0.0)
 
     def provider_labels(self) -> list[str]:
         return sorted(self.providers)
@@ -607,16 +622,19 @@ class DashboardModel:
             self.providers_version += 1
         records = {r.index: r for r in m.attempts}
         for a in race.attempts:
-            r = records.get(a.index)
-            if r is None:
+            record = records.get(a.index)
+            if record is None:
                 continue
-            a.status = r.status
-            a.started_ms, a.ttft_ms, a.ended_ms = r.started_ms, r.ttft_ms, r.ended_ms
-            a.error_kind, a.error = r.error_kind, r.error
+            a.status = record.status
+            a.started_ms, a.ttft_ms, a.ended_ms = record.started_ms, record.ttft_ms, record.ended_ms
+            a.error_kind, a.error = record.error_kind, record.error
         race.outcome, race.winner, race.error = m.outcome, m.winner, m.error
         race.ttft_ms, race.total_ms = m.ttft_ms, m.total_ms
         race.last_ms = max(race.last_ms, m.elapsed_ms)
         self._changed(race)
+        old = self._typical.get(m.virtual_model)
+        took = race.span_ms(m.ts)
+        self._typical[m.virtual_model] = took if old is None else old + TYPICAL_ALPHA * (took - old)
         if quiet:
             return
         if m.outcome == "ok":

@@ -210,8 +210,13 @@ def race_height(race: RaceView) -> int:
     return max(2, len(race.attempts))
 
 
-def race_cells(race: RaceView, layout: RaceLayout, now_ts: float, p: Palette) -> dict[str, Text]:
-    """The Races table's cells for one race, keyed by column."""
+def race_cells(
+    race: RaceView, layout: RaceLayout, now_ts: float, p: Palette, expected_ms: float = 0.0
+) -> dict[str, Text]:
+    """The Races table's cells for one race, keyed by column.
+
+    ``expected_ms``: how long such races usually take (the scale of a running one).
+    """
     height = race_height(race)
     return {
         "race": _race_cell(race, layout.race, height, p),
@@ -219,7 +224,7 @@ def race_cells(race: RaceView, layout: RaceLayout, now_ts: float, p: Palette) ->
         "participant": _lines(
             [_participant_line(a, layout.participant, p) for a in race.attempts], height
         ),
-        "timeline": timeline(race, layout.timeline, now_ts, p),
+        "timeline": timeline(race, layout.timeline, now_ts, p, expected_ms),
         "result": _lines(
             [_result_line(a, layout.result, now_ts, race, p) for a in race.attempts], height
         ),
@@ -287,9 +292,11 @@ def _result_line(a: AttemptView, width: int, now_ts: float, race: RaceView, p: P
     return Text(("…" + ms(max(0.0, waited))).rjust(width - 1).ljust(width), style=p.accent)
 
 
-def timeline(race: RaceView, width: int, now_ts: float, p: Palette) -> Text:
+def timeline(
+    race: RaceView, width: int, now_ts: float, p: Palette, expected_ms: float = 0.0
+) -> Text:
     """The race's participants as bars on its own time scale, one line each."""
-    span = race.span_ms(now_ts)
+    span = race.span_ms(now_ts, expected_ms)
     now_ms = (now_ts - race.started_ts) * 1000.0 if race.running else span
     lines = [_bar(a, width, span, now_ms, p) for a in race.attempts]
     return _lines(lines, race_height(race))
