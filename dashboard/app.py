@@ -202,7 +202,11 @@ def provider_cells(p: ProviderView, now_ts: float, spark_width: int) -> dict[str
         "wins": count(p.wins),
         "win": ("–", "-muted") if rate is None else (f"{rate:.0%}", "-muted" if rate == 0 else ""),
         "fail": count(p.failures, bad=True),
-        "cool": (f"◐ {cool:.0f}s", "-warn") if cool is not None else ("· ready", "-muted"),
+        "cool": ("· ready", "-muted")
+        if cool is None
+        else (f"◐ {cool:.0f}s", "-warn")
+        if cool > 0
+        else ("◐ trial", "-warn"),
         "p50": (ms(p.ttft_p50_ms), "" if p.ttft_p50_ms is not None else "-muted"),
         "p95": (ms(p.ttft_p95_ms), "" if p.ttft_p95_ms is not None else "-muted"),
         "score": ("–", "-muted")
@@ -446,6 +450,7 @@ class Dashboard(App[int]):
         self.model = DashboardModel()
         self.palette = Palette.plain()
         self.target: Path | None = self.socket
+        self._notice: str | None = None
         self.retries = 0  # failed connects since the last success
         self.next_retry_at: float | None = None  # monotonic
         self.lines_received = 0
@@ -674,6 +679,8 @@ class Dashboard(App[int]):
                 self._toast_dropped(self.model.dropped - dropped_before)
         with self.batch_update():
             self._draw_topbar()
+            if not self._shown:
+                self._update_empty_notice(False)
             if not self.paused:
                 drew = self._draw_races()
                 drew = self._draw_providers() or drew
@@ -815,9 +822,9 @@ class Dashboard(App[int]):
             panel.border_title = title
 
     def _update_empty_notice(self, any_races: bool) -> None:
-        notice = self.races_empty
         if any_races:
             return
+        notice = self.races_empty
         if self.model.filter.active:
             text = f"No races match the filter ({self.model.filter.describe()}). Press escape to show all."
         elif self.link_state == SEARCHING:
@@ -829,17 +836,22 @@ class Dashboard(App[int]):
         elif self.link_state == CONNECTED:
             text = "Connected. No races yet: they show here as they run."
         elif self.socket is not None:
-            text = f"Waiting for an engine at {self.socket}…"
+            text = (
+                f"Waiting for an engine at {self.socket}…\n\n"
+                "It shows here as soon as it serves its monitor there (monitor.socket in its config)."
+            )
         else:
             text = "Waiting for the engine…"
-        notice.update(text)
+        if text != getattr(self, "_notice", None):
+            self._notice = text
+            notice.update(text)
 
     # providers
 
     def _draw_providers(self) -> bool:
         m = self.model
         now = self._now()
-        cooling = any(p.cooldown_left_s(m.now_ts) is not None for p in m.providers.values())
+        cooling = any(p.cooldown_left_s(m.now_ts) for p in m.providers.values())
         if m.providers_version == self._providers_drawn and not cooling:
             return False
         self._providers_drawn = m.providers_version

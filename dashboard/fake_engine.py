@@ -55,6 +55,8 @@ SCRIPT_EPOCH = 1_700_000_000.0
 RACE_TIMEOUT_MS = 5000.0
 GRACE_MS = {"first_wins": 250.0, "weighted": 150.0, "quality": 300.0, "hedged": 0.0}
 HEDGE_DELAY_MS = 300.0
+#: A rate limit's retry-after (the provider then cools down this long).
+RETRY_AFTER_S = 2.0
 #: Mean events per race, to turn an events/s target into races/s.
 EVENTS_PER_RACE = 8.5
 
@@ -129,6 +131,8 @@ class _Stats:
         if r.ttft_ms is not None:
             self.answered += 1
             self.ttft.append(r.ttft_ms)
+            if self.cooldown_until is not None and ts >= self.cooldown_until:
+                self.cooldown_until = None  # its trial race answered
         if r.status == "won":
             self.wins += 1
         elif r.status == "failed":
@@ -325,7 +329,7 @@ class RaceMaker:
                 records.append(self._record(i, p, "won", s, d.ttft, end_of_race))
             elif d.fail_at is not None and s + d.fail_at < stop_at:
                 f = s + d.fail_at
-                retry = 1.0 if p.failure_kind == "rate_limited" else None
+                retry = RETRY_AFTER_S if p.failure_kind == "rate_limited" else None
                 error = ERRORS[p.failure_kind]
                 out.append((at(f), _failed(ids, at(f), f, p.failure_kind, error, retry)))
                 records.append(
@@ -691,6 +695,19 @@ class ScriptedEngine(_Server):
                     await writer.drain()
                 await asyncio.sleep(0.005)
         await asyncio.Event().wait()  # an engine keeps its clients until it stops
+
+    def push(self, lines: Sequence[bytes]) -> None:
+        """Send more lines to every client connected now (from any thread)."""
+        data = b"".join(lines)
+
+        async def send() -> None:
+            for w in list(self._writers):
+                w.write(data)
+                with contextlib.suppress(ConnectionError):
+                    await w.drain()
+
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(send(), self._loop).result(10)
 
 
 class LiveEngine(_Server):

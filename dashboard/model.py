@@ -223,11 +223,15 @@ class ProviderView:
         return _number(self.stats.get("score"))
 
     def cooldown_left_s(self, now_ts: float) -> float | None:
-        """Seconds of cooldown left at ``now_ts`` (engine clock), ``None`` when not cooling down."""
+        """Seconds of cooldown left at ``now_ts`` (engine clock); ``None`` when not cooling down.
+
+        ``0.0`` when the cooldown is over but the provider still awaits its
+        trial race (the engine keeps ``cooldown_until`` until it answers).
+        """
         until = _number(self.stats.get("cooldown_until"))
-        if until is None or until <= now_ts:
+        if until is None:
             return None
-        return until - now_ts
+        return max(0.0, until - now_ts)
 
 
 def nice_ceiling(value: float) -> float:
@@ -350,8 +354,12 @@ class DashboardModel:
         return sum(1 for line in lines if self.feed(line))
 
     def apply(self, message: Any) -> None:
-        """Fold one decoded message into the state. Unknown kinds are ignored."""
-        handler = self._handlers.get(type(message))
+        """Fold one decoded message into the state. Unknown kinds are ignored.
+
+        Dispatch is by wire name (``message.type``), so kinds this dashboard
+        knows but its ``raceway.wire`` may not yet decode still work once it does.
+        """
+        handler = self._handlers.get(getattr(message, "type", None))
         if handler is None:
             return
         self.messages += 1
@@ -645,18 +653,40 @@ class DashboardModel:
             why = f": {m.error}" if m.error else ""
             self._log("✗", f"race {m.outcome}{why}", level, ts=m.ts, race=race)
 
-    _handlers: ClassVar[dict[type[Any], Any]] = {
-        wire.Hello: _on_hello,
-        wire.Snapshot: _on_snapshot,
-        wire.StatsSnapshot: _on_stats,
-        wire.Dropped: _on_dropped,
-        wire.RaceStarted: _on_race_started,
-        wire.AttemptStarted: _on_attempt_started,
-        wire.AttemptFirstToken: _on_attempt_first_token,
-        wire.AttemptFailed: _on_attempt_failed,
-        wire.AttemptCancelled: _on_attempt_cancelled,
-        wire.RaceDecided: _on_race_decided,
-        wire.RaceFinished: _on_race_finished,
+    def _on_provider_cooldown(self, m: Any) -> None:
+        label = label_of(m.provider, m.model)
+        view = self._provider(label)
+        view.stats = {**view.stats, "cooldown_until": m.until, "cooldown_reason": m.reason}
+        view.version += 1
+        self.providers_version += 1
+        why = {"rate_limited": "rate limited", "failures": f"{m.failures} failures in a row"}.get(
+            m.reason, m.reason
+        )
+        self._log("◐", f"{label} sits out races for {m.seconds:.0f} s ({why})", WARN, ts=m.ts, labels=label)
+
+    def _on_provider_recovered(self, m: Any) -> None:
+        label = label_of(m.provider, m.model)
+        view = self._provider(label)
+        view.stats = {**view.stats, "cooldown_until": None, "cooldown_reason": None}
+        view.version += 1
+        self.providers_version += 1
+        self._log("✓", f"{label} answered again: back in the races", GOOD, ts=m.ts, labels=label)
+
+    _handlers: ClassVar[dict[str | None, Any]] = {
+        "hello": _on_hello,
+        "snapshot": _on_snapshot,
+        "stats": _on_stats,
+        "dropped": _on_dropped,
+        "race_started": _on_race_started,
+        "attempt_started": _on_attempt_started,
+        "attempt_first_token": _on_attempt_first_token,
+        "attempt_failed": _on_attempt_failed,
+        "attempt_cancelled": _on_attempt_cancelled,
+        "race_decided": _on_race_decided,
+        "race_finished": _on_race_finished,
+        # Sent by engines whose tracker has cooldowns (issue 4's monitor):
+        "provider_cooldown": _on_provider_cooldown,
+        "provider_recovered": _on_provider_recovered,
     }
 
     # ------------------------------------------------------------ helpers

@@ -8,8 +8,10 @@ exit 2; a race that fails exits 1; never a traceback for either.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true", help="print each race instead of opening the dashboard")
     demo.add_argument("--races", type=int, default=0, help="stop after N races (default: run until interrupted)")
     demo.add_argument("--concurrency", type=int, default=3, help="races in flight at once (default 3)")
+    demo.add_argument("--quiet", action="store_true", help="with --headless: print nothing per race")
+    demo.add_argument("--monitor-socket", metavar="PATH", help="serve the monitor on PATH (monitor.socket)")
     demo.set_defaults(func=cmd_demo)
 
     cfg = sub.add_parser("config", help="validate, convert, create or show a configuration")
@@ -201,9 +205,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.races < 0 or args.concurrency < 1:
         raise UsageError("--races must be 0 or more and --concurrency at least 1")
     if not args.headless:
-        _err("the dashboard is not available yet; running headless")
-    trio.run(_demo_headless, config, args.races, args.concurrency)
+        return _demo_with_dashboard(args)
+    if args.monitor_socket:
+        config = attrs.evolve(config, monitor=attrs.evolve(config.monitor, socket=args.monitor_socket))
+    # --quiet sends the per-race lines to /dev/null (the demo's child engine is
+    # watched through the dashboard); _demo_headless itself stays as it is.
+    with open(os.devnull, "w") if args.quiet else contextlib.nullcontext(sys.stdout) as out:
+        with contextlib.redirect_stdout(out):
+            trio.run(_demo_headless, config, args.races, args.concurrency)
     return EXIT_OK
+
+
+def _demo_with_dashboard(args: argparse.Namespace) -> int:
+    """The demo with its dashboard: the engine in a child process, the dashboard in front.
+
+    The child runs ``demo --headless --quiet`` with its monitor on a socket in
+    a private temporary directory; the dashboard (``python -m dashboard``, a
+    separate program that speaks only the wire format) attaches to it and owns
+    the terminal. Quitting the dashboard stops the engine: SIGINT first, so it
+    closes cleanly, then harder if it does not.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="raceway-demo-"))  # mode 0700
+    socket_path = workdir / "raceway-demo.sock"
+    engine_log = workdir / "engine.log"
+    command = [sys.executable, "-m", "raceway", "demo", "--headless", "--quiet"]
+    command += ["--monitor-socket", str(socket_path), "--races", str(args.races)]
+    command += ["--concurrency", str(args.concurrency)]
+    if args.config:
+        command += ["-c", args.config]
+    try:
+        with engine_log.open("wb") as log_file:
+            # Its own session: a ctrl-c meant for the dashboard does not reach it.
+            engine = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            code = subprocess.call([sys.executable, "-m", "dashboard", "--socket", str(socket_path)])
+        except KeyboardInterrupt:
+            code = 130
+        finally:
+            _stop_child(engine)
+        if engine.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL):
+            tail = engine_log.read_text(errors="replace").strip().splitlines()[-5:]
+            _err(f"the demo engine stopped with exit code {engine.returncode}: " + " / ".join(tail))
+            return EXIT_RACE_FAILED
+        return code
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stop_child(process: Any, grace_s: float = 5.0) -> None:
+    """Stop a child process: SIGINT (a clean shutdown), then SIGTERM, then SIGKILL."""
+    import subprocess
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 async def _demo_headless(config: Config, races: int, concurrency: int) -> None:
