@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/raceway demo --headless --races 40
+	$(VENV)/bin/raceway demo
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider

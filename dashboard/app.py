@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,13 +29,14 @@ from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Footer, Label, OptionList, RichLog, Select, Static
+from textual.widgets import Button, Footer, Label, OptionList, RichLog, Select, Static
 from textual.widgets.option_list import Option
 
 from raceway import wire
 
 from . import link
 from .model import DashboardModel, Filter, ProviderView, RaceView
+from .racelist import RaceList
 from .render import (
     GLYPHS,
     Palette,
@@ -43,8 +44,6 @@ from .render import (
     fit,
     log_line,
     ms,
-    race_cells,
-    race_height,
     sparkline,
 )
 
@@ -54,9 +53,9 @@ TICK_HZ = 10
 #: events for us and says so): about twenty seconds at 1,000 events/s.
 INBOX_LIMIT = 20_000
 #: Lines decoded per tick at most, so one huge burst cannot freeze the keys.
-FEED_PER_TICK = 5_000
-#: Log lines written per tick at most; more than a screenful is unreadable anyway.
-LOG_PER_TICK = 200
+FEED_PER_TICK = 2_000
+#: Log lines written per tick at least (when the log is shorter); at most a screenful.
+LOG_PER_TICK_MIN = 20
 #: Below this the dashboard only says what size it needs (btop does the same).
 MIN_SIZE = (60, 16)
 #: Narrower than this: the compact layout (short log, no sparklines).
@@ -65,16 +64,10 @@ NARROW_BELOW = 100
 WIDE_FROM = 140
 #: At least this wide: every provider column beside the races.
 ROOMY_FROM = 190
+#: Garbage-collection thresholds for the dashboard's process (see :func:`tune_gc`).
+GC_THRESHOLDS = (50_000, 20, 100)
 #: Running bars keep growing between events for at most this long.
 EXTRAPOLATE_S = 2.0
-
-RACE_COLUMNS = (
-    ("race", "race"),
-    ("ttft", "ttft"),
-    ("participant", "participant"),
-    ("timeline", "timeline"),
-    ("result", "result"),
-)
 
 # Link states, shown in the top bar.
 SEARCHING, CONNECTING, CONNECTED, DISCONNECTED = (
@@ -85,20 +78,16 @@ SEARCHING, CONNECTING, CONNECTED, DISCONNECTED = (
 )
 
 
-class RaceTable(DataTable[Text]):
-    """The Races table: its cursor shows only while it has focus (press 1 or tab)."""
+class Panel(Vertical):
+    """A bordered panel that ``e`` can maximise."""
 
-    def on_focus(self) -> None:
-        self.show_cursor = True
-
-    def on_blur(self) -> None:
-        self.show_cursor = False
+    ALLOW_MAXIMIZE = True
 
 
-class RaceCell(Text):
-    """The first cell of a race's row: a Text that remembers the race's order, to sort by."""
+class ScrollPanel(VerticalScroll):
+    """A bordered, scrolling panel that ``e`` can maximise."""
 
-    seq: int = 0
+    ALLOW_MAXIMIZE = True
 
 
 # ---------------------------------------------------------------- widgets
@@ -121,14 +110,17 @@ class TopBar(Horizontal):
     def set(self, part: str, text: str, *classes: str) -> None:
         """Show ``text`` in ``part`` (``target``, ``state``, ...), with only ``classes`` set."""
         wanted = frozenset(classes)
-        if self._shown.get(part) == (text, wanted):
+        old = self._shown.get(part)
+        if old == (text, wanted):
             return
         self._shown[part] = (text, wanted)
         label = self._parts[part]
-        label.update(text)
+        # A layout pass costs the whole screen: only when the label's width changes.
+        label.update(text, layout=old is None or len(old[0]) != len(text))
         for cls in ("-ok", "-warn", "-bad", "-muted"):
             label.set_class(cls in wanted, cls)
-        label.display = bool(text)
+        if label.display != bool(text):
+            label.display = bool(text)
 
     def text(self, part: str) -> str:
         """What ``part`` shows now (for tests)."""
@@ -175,7 +167,7 @@ class ProviderRow(Horizontal):
             cell = self._cells.get(col)
             if cell is None:
                 continue  # not composed yet: compose draws it from _shown
-            cell.update(text)
+            cell.update(text, layout=False)  # cells have fixed widths (the stylesheet's)
             for cls in ("-ok", "-warn", "-bad", "-muted"):
                 cell.set_class(tone == cls, cls)
 
@@ -214,12 +206,6 @@ def provider_cells(p: ProviderView, now_ts: float, spark_width: int) -> dict[str
         else (f"{score:.2f}", "-ok" if score >= 0.6 else "-bad" if score < 0.4 else ""),
         "spark": (sparkline(p.samples, spark_width, p.floor_ms, p.ceiling_ms), ""),
     }
-
-
-@dataclass
-class _ShownRace:
-    version: int
-    cells: dict[str, Text]
 
 
 # ---------------------------------------------------------------- screens
@@ -285,6 +271,7 @@ class HelpScreen(ModalScreen[None]):
 class FilterScreen(ModalScreen["Filter | None"]):
     """Pick a virtual model and/or a provider; races and the log show only those."""
 
+    AUTO_FOCUS = "#filter-model"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
 
     def __init__(self, current: Filter, models: list[str], providers: list[str]) -> None:
@@ -342,6 +329,7 @@ class FilterScreen(ModalScreen["Filter | None"]):
 class PickEngineScreen(ModalScreen["Path | None"]):
     """Several engines are running: which one to watch."""
 
+    AUTO_FOCUS = "#pick-list"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", show=False)]
 
     def __init__(self, sockets: list[Path]) -> None:
@@ -436,7 +424,9 @@ class Dashboard(App[int]):
             "2", "focus_panel('providers')", "Focus providers", show=False, id="focus-providers"
         ),
         Binding("3", "focus_panel('log')", "Focus event log", show=False, id="focus-log"),
-        Binding("escape", "clear_filter", "Clear filter / un-expand", show=False, id="clear-filter"),
+        Binding(
+            "escape", "clear_filter", "Clear filter / un-expand", show=False, id="clear-filter"
+        ),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c"),
     ]
 
@@ -464,7 +454,6 @@ class Dashboard(App[int]):
         self._writer: asyncio.StreamWriter | None = None
         self._last_feed = time.monotonic()
         self._layout: RaceLayout | None = None
-        self._shown: dict[str, _ShownRace] = {}
         self._providers_drawn = -1
         self._races_drawn = -1
         self._log_drawn = 0
@@ -474,13 +463,11 @@ class Dashboard(App[int]):
         # The widgets the redraw touches, made here so no query can miss them
         # (a query from the app searches whichever screen is on top).
         self.topbar = TopBar(id="topbar")
-        self.races_panel = Vertical(id="races-panel", classes="panel")
-        self.races_table = RaceTable(
-            id="races", cursor_type="row", cell_padding=1, show_cursor=False
-        )
+        self.races_panel = Panel(id="races-panel", classes="panel")
+        self.races_table = RaceList(id="races")
         self.races_empty = Static("", id="races-empty")
-        self.providers_panel = VerticalScroll(id="providers-panel", classes="panel")
-        self.log_panel = Vertical(id="log-panel", classes="panel")
+        self.providers_panel = ScrollPanel(id="providers-panel", classes="panel")
+        self.log_panel = Panel(id="log-panel", classes="panel")
         self.log_view = RichLog(id="log", max_lines=self.model.log.maxlen, wrap=False, markup=False)
         self.too_small = Static("", id="too-small")
 
@@ -510,7 +497,7 @@ class Dashboard(App[int]):
         self._apply_size(self.size.width, self.size.height)
         self.set_interval(1 / TICK_HZ, self._tick, name="redraw")
         self.engine_link()
-        self._tick()
+        self._apply_and_draw()
 
     def on_resize(self, event: Resize) -> None:
         self._apply_size(event.size.width, event.size.height)
@@ -542,7 +529,6 @@ class Dashboard(App[int]):
 
     def _theme_changed(self) -> None:
         self._set_palette()
-        self._layout = None
         self._providers_drawn = -1
         self._redraw_log()
         self._draw_races(force_layout=True)
@@ -661,9 +647,12 @@ class Dashboard(App[int]):
     # ------------------------------------------------------------ the redraw tick
 
     def _tick(self) -> None:
+        self.ticks += 1
+        self._apply_and_draw()
+
+    def _apply_and_draw(self) -> None:
         if not self.races_table.is_attached:
             return  # shutting down
-        self.ticks += 1
         if self._inbox:
             lines = self._inbox[:FEED_PER_TICK]
             del self._inbox[:FEED_PER_TICK]
@@ -679,7 +668,7 @@ class Dashboard(App[int]):
                 self._toast_dropped(self.model.dropped - dropped_before)
         with self.batch_update():
             self._draw_topbar()
-            if not self._shown:
+            if not self.races_table.order:
                 self._update_empty_notice(False)
             if not self.paused:
                 drew = self._draw_races()
@@ -731,7 +720,8 @@ class Dashboard(App[int]):
             else:
                 bar.set("state", f"✗ DISCONNECTED · RECONNECTING {self.retries}{wait}", "-bad")
         if state == CONNECTED:
-            bar.set("rate", f"{m.race_rate():.1f} races/s · {m.event_rate():,.0f} ev/s")
+            # fixed widths: the label keeps its size as the figures move
+            bar.set("rate", f"{m.race_rate():5.1f} races/s · {m.event_rate():>6,.0f} ev/s")
         else:
             bar.set("rate", "– races/s", "-muted")
         bar.set(
@@ -744,76 +734,25 @@ class Dashboard(App[int]):
     def _draw_races(self, force_layout: bool = False) -> bool:
         if self.paused and not force_layout:
             return False
-        table = self.races_table
         m = self.model
-        width = table.size.width or self.size.width
-        longest = max((len(label) for label in m.providers), default=16)
-        layout = RaceLayout.for_width(width, longest)
-        if layout != self._layout:
-            self._layout = layout
-            table.clear(columns=True)
-            widths = layout.widths()
-            for key, heading in RACE_COLUMNS:
-                table.add_column(heading, key=key, width=widths[key])
-            self._shown.clear()
-            self._races_drawn = -1
-        running = any(m.races[rid].running for rid in self._shown if rid in m.races)
-        if m.races_version == self._races_drawn and not running:
-            self._update_races_title()
+        if m.races_version == self._races_drawn and not m.running_count() and not force_layout:
             return False
         self._races_drawn = m.races_version
+        table = self.races_table
+        longest = max((len(label) for label in m.providers), default=16)
+        layout = RaceLayout.for_width(table.size.width or self.size.width, longest)
+        self._layout = layout
         visible = m.visible_races()
-        keep = {r.race_id for r in visible}
-        for rid in [rid for rid in self._shown if rid not in keep]:
-            table.remove_row(rid)
-            del self._shown[rid]
-        now = self._now()
-        added = 0
-        added_lines = 0
-        palette = self.palette
-        for race in visible:
-            shown = self._shown.get(race.race_id)
-            if shown is None:
-                cells = self._cells(race, layout, now, palette)
-                table.add_row(
-                    *(cells[k] for k, _ in RACE_COLUMNS), key=race.race_id, height=race_height(race)
-                )
-                self._shown[race.race_id] = _ShownRace(race.version, cells)
-                added += 1
-                added_lines += race_height(race)
-            elif shown.version != race.version or race.running:
-                cells = self._cells(race, layout, now, palette)
-                for key, value in cells.items():
-                    if value != shown.cells[key]:
-                        table.update_cell(race.race_id, key, value)
-                shown.cells = cells
-                shown.version = race.version
-        if added:
-            at_top = table.cursor_row <= 0 and table.scroll_y <= 0
-            table.sort("race", key=lambda cell: -getattr(cell, "seq", 0))
-            if not at_top:  # keep what the user was looking at in place
-                table.move_cursor(row=table.cursor_row + added, animate=False, scroll=False)
-                table.scroll_to(y=table.scroll_y + added_lines, animate=False)
+        table.show(visible, layout=layout, palette=self.palette, now=self._now(), typical=m.typical)
         self.races_panel.set_class(not visible, "-empty")
         self._update_races_title(len(visible))
         self._update_empty_notice(bool(visible))
         return True
 
-    def _cells(
-        self, race: RaceView, layout: RaceLayout, now: float, palette: Palette
-    ) -> dict[str, Text]:
-        cells = race_cells(race, layout, now, palette, self.model.typical_ms(race.virtual_model))
-        first = RaceCell()
-        first.append_text(cells["race"])
-        first.no_wrap, first.end = True, ""
-        first.seq = race.seq
-        cells["race"] = first
-        return cells
-
     def _update_races_title(self, shown: int | None = None) -> None:
         m = self.model
         if shown is None:
-            shown = len(self._shown)
+            shown = len(self.races_table.order)
         title = f"Races · {shown} shown · {m.running_count()} running"
         if m.filter.active:
             title += f" · filter {m.filter.describe()}"
@@ -891,17 +830,20 @@ class Dashboard(App[int]):
         entries = m.entries_after(self._log_drawn)
         self._log_drawn = m.log_seq
         log = self.log_view
-        if len(entries) > LOG_PER_TICK:
-            skipped = len(entries) - LOG_PER_TICK
-            log.write(
-                Text(
-                    f"… {skipped:,} more events (too fast to show; pause with p)",
-                    style=self.palette.muted,
-                )
-            )
-            entries = entries[-LOG_PER_TICK:]
-        for entry in entries:
-            log.write(log_line(entry, self.palette))
+        # One write a tick, and no more lines than the log can show: past a
+        # screenful a tick, lines scroll by unread anyway.
+        room = max(LOG_PER_TICK_MIN, log.size.height)
+        text = Text(no_wrap=True, end="")
+        if len(entries) > room:
+            skipped = len(entries) - room
+            text.append(f"… {skipped:,} more events (too fast to show here; p pauses)\n", style=self.palette.muted)
+            entries = entries[-room:]
+        for i, entry in enumerate(entries):
+            if i:
+                text.append("\n")
+            text.append_text(log_line(entry, self.palette))
+        if entries:
+            log.write(text)
         self._update_log_title()
         return bool(entries)
 
@@ -936,7 +878,7 @@ class Dashboard(App[int]):
     def action_resume(self) -> None:
         self.paused = False
         self.new_while_paused = 0
-        self._tick()
+        self._apply_and_draw()
 
     def watch_paused(self, paused: bool) -> None:
         if self._main_screen is not None:
@@ -998,9 +940,9 @@ class Dashboard(App[int]):
         self._wake.set()
         self.notify("Reconnecting now")
 
-    @on(DataTable.RowSelected, "#races")
-    def show_race(self, event: DataTable.RowSelected) -> None:
-        race = self.model.races.get(str(event.row_key.value))
+    @on(RaceList.Selected)
+    def show_race(self, event: RaceList.Selected) -> None:
+        race = self.model.races.get(event.race_id)
         if race is not None:
             self.push_screen(RaceScreen(race))
 
@@ -1008,7 +950,24 @@ class Dashboard(App[int]):
         self.exit(0)
 
 
+def tune_gc() -> tuple[int, int, int]:
+    """Collect garbage less often; returns the thresholds it replaced.
+
+    A redraw allocates tens of thousands of short-lived objects (segments,
+    strips, texts), so CPython's default young-generation threshold (700)
+    runs collections constantly and promotes enough to make full collections
+    frequent; each full pass over Textual's objects stalled the event loop for
+    up to 300 ms at 1,000 events/s. With these thresholds the same load ran
+    the redraw timer at its full 10 Hz with the worst stall under 50 ms
+    (benchmarks/bench_dashboard.py). Memory stays bounded: the model is.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return old
+
+
 def run(socket: Path | str | None = None, directory: Path | None = None) -> int:
     """Run the dashboard in this terminal until the user quits; the exit code."""
+    tune_gc()
     result = Dashboard(socket, directory=directory).run()
     return int(result or 0)

@@ -600,11 +600,17 @@ class _Server:
         self._tasks.add(task)
         self._writers.add(writer)
         self.clients_served += 1
+        # Like the engine, read and ignore what the client sends; its end is our cue to hang up.
+        session = asyncio.ensure_future(self.session(writer))
+        hangup = asyncio.ensure_future(_read_until_eof(reader))
         try:
-            await self.session(writer)
-        except (ConnectionError, asyncio.CancelledError):
+            await asyncio.wait({session, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
             pass
         finally:
+            for t in (session, hangup):
+                t.cancel()
+            await asyncio.gather(session, hangup, return_exceptions=True)
             self._writers.discard(writer)
             self._tasks.discard(task)
             writer.close()
@@ -661,6 +667,12 @@ class _Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _read_until_eof(reader: asyncio.StreamReader) -> None:
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(4096):
+            pass
 
 
 class ScriptedEngine(_Server):

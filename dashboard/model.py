@@ -395,6 +395,11 @@ class DashboardModel:
             times.popleft()
         return len(times) / RATE_WINDOW_S
 
+    @property
+    def typical(self) -> dict[str, float]:
+        """How long races usually take, by virtual model (see :meth:`typical_ms`)."""
+        return self._typical
+
     def typical_ms(self, virtual_model: str) -> float:
         """How long races of ``virtual_model`` usually take (a decaying mean; 0 before the first)."""
         return self._typical.get(virtual_model, 0.0)
@@ -662,7 +667,13 @@ class DashboardModel:
         why = {"rate_limited": "rate limited", "failures": f"{m.failures} failures in a row"}.get(
             m.reason, m.reason
         )
-        self._log("◐", f"{label} sits out races for {m.seconds:.0f} s ({why})", WARN, ts=m.ts, labels=label)
+        self._log(
+            "◐",
+            f"{label} sits out races for {m.seconds:.0f} s ({why})",
+            WARN,
+            ts=m.ts,
+            labels=label,
+        )
 
     def _on_provider_recovered(self, m: Any) -> None:
         label = label_of(m.provider, m.model)

@@ -210,47 +210,54 @@ def race_height(race: RaceView) -> int:
     return max(2, len(race.attempts))
 
 
-def race_cells(
+def race_lines(
     race: RaceView, layout: RaceLayout, now_ts: float, p: Palette, expected_ms: float = 0.0
-) -> dict[str, Text]:
-    """The Races table's cells for one race, keyed by column.
+) -> dict[str, list[Text]]:
+    """The Races table's cells for one race, keyed by column, as exactly ``race_height`` lines each.
 
     ``expected_ms``: how long such races usually take (the scale of a running one).
     """
     height = race_height(race)
     return {
-        "race": _race_cell(race, layout.race, height, p),
-        "ttft": _ttft_cell(race, layout.ttft, height, p),
-        "participant": _lines(
-            [_participant_line(a, layout.participant, p) for a in race.attempts], height
-        ),
-        "timeline": timeline(race, layout.timeline, now_ts, p, expected_ms),
-        "result": _lines(
-            [_result_line(a, layout.result, now_ts, race, p) for a in race.attempts], height
-        ),
+        "race": _pad(_race_cell(race, layout.race, height, p), height),
+        "ttft": _pad(_ttft_cell(race, layout.ttft, p), height),
+        "participant": _pad([_participant_line(a, layout.participant, p) for a in race.attempts], height),
+        "timeline": timeline_lines(race, layout.timeline, now_ts, p, expected_ms),
+        "result": _pad([_result_line(a, layout.result, now_ts, race, p) for a in race.attempts], height),
     }
 
 
-def _lines(lines: list[Text], height: int) -> Text:
+def race_cells(
+    race: RaceView, layout: RaceLayout, now_ts: float, p: Palette, expected_ms: float = 0.0
+) -> dict[str, Text]:
+    """:func:`race_lines` with each cell's lines joined into one multi-line Text."""
+    return {k: _join(v) for k, v in race_lines(race, layout, now_ts, p, expected_ms).items()}
+
+
+def _pad(lines: list[Text], height: int) -> list[Text]:
     while len(lines) < height:
         lines.append(Text(""))
+    return lines
+
+
+def _join(lines: list[Text]) -> Text:
     out = Text("\n").join(lines)
     out.no_wrap = True
     out.end = ""
     return out
 
 
-def _race_cell(race: RaceView, width: int, height: int, p: Palette) -> Text:
+def _race_cell(race: RaceView, width: int, height: int, p: Palette) -> list[Text]:
     lines = [
         Text(fit(race.virtual_model, width), style=p.text + Style(bold=True)),
         Text(fit(race.strategy, width), style=p.muted),
     ]
     if height > 2:
         lines.append(Text(fit(f"#{race.short_id}", width), style=p.muted))
-    return _lines(lines, height)
+    return lines
 
 
-def _ttft_cell(race: RaceView, width: int, height: int, p: Palette) -> Text:
+def _ttft_cell(race: RaceView, width: int, p: Palette) -> list[Text]:
     if race.ttft_ms is not None:
         first = Text(ms(race.ttft_ms).rjust(width), style=p.success + Style(bold=True))
     elif race.running:
@@ -262,7 +269,7 @@ def _ttft_cell(race: RaceView, width: int, height: int, p: Palette) -> Text:
     lines = [first]
     if race.total_ms is not None:
         lines.append(Text(("Σ" + ms(race.total_ms)).rjust(width), style=p.muted))
-    return _lines(lines, height)
+    return lines
 
 
 def _participant_line(a: AttemptView, width: int, p: Palette) -> Text:
@@ -292,14 +299,18 @@ def _result_line(a: AttemptView, width: int, now_ts: float, race: RaceView, p: P
     return Text(("…" + ms(max(0.0, waited))).rjust(width - 1).ljust(width), style=p.accent)
 
 
-def timeline(
+def timeline_lines(
     race: RaceView, width: int, now_ts: float, p: Palette, expected_ms: float = 0.0
-) -> Text:
+) -> list[Text]:
     """The race's participants as bars on its own time scale, one line each."""
     span = race.span_ms(now_ts, expected_ms)
     now_ms = (now_ts - race.started_ts) * 1000.0 if race.running else span
-    lines = [_bar(a, width, span, now_ms, p) for a in race.attempts]
-    return _lines(lines, race_height(race))
+    return _pad([_bar(a, width, span, now_ms, p) for a in race.attempts], race_height(race))
+
+
+def timeline(race: RaceView, width: int, now_ts: float, p: Palette, expected_ms: float = 0.0) -> Text:
+    """:func:`timeline_lines` as one multi-line Text."""
+    return _join(timeline_lines(race, width, now_ts, p, expected_ms))
 
 
 def _bar(a: AttemptView, width: int, span: float, now_ms: float, p: Palette) -> Text:
