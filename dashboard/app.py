@@ -54,8 +54,8 @@ TICK_HZ = 10
 INBOX_LIMIT = 20_000
 #: Lines decoded per tick at most, so one huge burst cannot freeze the keys.
 FEED_PER_TICK = 2_000
-#: Log lines written per tick at least (when the log is shorter); at most a screenful.
-LOG_PER_TICK_MIN = 20
+#: Log lines written per tick at most (one write: a burst, or what came in while paused).
+LOG_PER_TICK = 400
 #: Below this the dashboard only says what size it needs (btop does the same).
 MIN_SIZE = (60, 16)
 #: Narrower than this: the compact layout (short log, no sparklines).
@@ -76,6 +76,42 @@ SEARCHING, CONNECTING, CONNECTED, DISCONNECTED = (
     "connected",
     "disconnected",
 )
+
+
+class EventLog(RichLog):
+    """The event log: follows its end, also when a resize moves the end (unless scrolled up)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._following = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._following = new_value >= self.max_scroll_y
+
+    def on_resize(self, event: Resize) -> None:
+        if self._following:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+
+
+class Spark(Widget):
+    """A provider's recent first-token times as ▁…█, as wide as its cell."""
+
+    DEFAULT_CSS = "Spark { height: 1; }"
+
+    def __init__(self, *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self._data: tuple[tuple[float, ...], float, float] = ((), 0.0, 0.0)
+
+    def set_data(self, samples: tuple[float, ...], floor: float, ceiling: float) -> None:
+        data = (samples, floor, ceiling)
+        if data != self._data:
+            self._data = data
+            self.refresh()
+
+    def render(self) -> str:
+        samples, floor, ceiling = self._data
+        return sparkline(samples, self.content_region.width, floor, ceiling)
 
 
 class Panel(Vertical):
@@ -150,16 +186,26 @@ class ProviderRow(Horizontal):
         self.label = label
         self._cells: dict[str, Label] = {}
         self._shown: dict[str, tuple[str, str]] = {}
+        self._spark: Spark | None = None
+        self._spark_data: tuple[tuple[float, ...], float, float] = ((), 0.0, 0.0)
 
     def compose(self) -> ComposeResult:
         for col in PROVIDER_COLUMNS:
+            if col == "spark" and self.label is not None:
+                self._spark = Spark(classes="pc c-spark")
+                self._spark.set_data(*self._spark_data)
+                yield self._spark
+                continue
             text, tone = self._shown.get(
                 col, (PROVIDER_HEADINGS[col] if self.label is None else "", "")
             )
             cell = self._cells[col] = Label(text, classes=f"pc c-{col} {tone}".strip())
             yield cell
 
-    def show(self, cells: dict[str, tuple[str, str]]) -> None:
+    def show(self, cells: dict[str, tuple[str, str]], spark: tuple[tuple[float, ...], float, float]) -> None:
+        self._spark_data = spark
+        if self._spark is not None:
+            self._spark.set_data(*spark)
         for col, (text, tone) in cells.items():
             if self._shown.get(col) == (text, tone):
                 continue
@@ -171,14 +217,9 @@ class ProviderRow(Horizontal):
             for cls in ("-ok", "-warn", "-bad", "-muted"):
                 cell.set_class(tone == cls, cls)
 
-    def spark_width(self) -> int:
-        cell = self._cells.get("spark")
-        width = cell.content_region.width if cell is not None else 0
-        return width if width > 0 else 16
 
-
-def provider_cells(p: ProviderView, now_ts: float, spark_width: int) -> dict[str, tuple[str, str]]:
-    """Text and tone (a CSS class) of each cell of a provider's row."""
+def provider_cells(p: ProviderView, now_ts: float) -> dict[str, tuple[str, str]]:
+    """Text and tone (a CSS class) of each cell of a provider's row (the sparkline aside)."""
 
     def count(n: int | None, bad: bool = False) -> tuple[str, str]:
         if n is None:
@@ -204,7 +245,6 @@ def provider_cells(p: ProviderView, now_ts: float, spark_width: int) -> dict[str
         "score": ("–", "-muted")
         if score is None
         else (f"{score:.2f}", "-ok" if score >= 0.6 else "-bad" if score < 0.4 else ""),
-        "spark": (sparkline(p.samples, spark_width, p.floor_ms, p.ceiling_ms), ""),
     }
 
 
@@ -468,7 +508,7 @@ class Dashboard(App[int]):
         self.races_empty = Static("", id="races-empty")
         self.providers_panel = ScrollPanel(id="providers-panel", classes="panel")
         self.log_panel = Panel(id="log-panel", classes="panel")
-        self.log_view = RichLog(id="log", max_lines=self.model.log.maxlen, wrap=False, markup=False)
+        self.log_view = EventLog(id="log", max_lines=self.model.log.maxlen, wrap=False, markup=False)
         self.too_small = Static("", id="too-small")
 
     # ------------------------------------------------------------ layout
@@ -520,8 +560,7 @@ class Dashboard(App[int]):
         self.call_after_refresh(self._relayout)
 
     def _relayout(self) -> None:
-        # The table's own width sets the timeline's; the sparklines fill their cells.
-        self._providers_drawn = -1
+        # The table's own width sets the timeline's.
         self._draw_races(force_layout=True)
 
     def _set_palette(self) -> None:
@@ -721,7 +760,7 @@ class Dashboard(App[int]):
                 bar.set("state", f"✗ DISCONNECTED · RECONNECTING {self.retries}{wait}", "-bad")
         if state == CONNECTED:
             # fixed widths: the label keeps its size as the figures move
-            bar.set("rate", f"{m.race_rate():5.1f} races/s · {m.event_rate():>6,.0f} ev/s")
+            bar.set("rate", f"{m.race_rate():.1f} races/s · {m.event_rate():,.0f} ev/s".rjust(26))
         else:
             bar.set("rate", "– races/s", "-muted")
         bar.set(
@@ -814,7 +853,8 @@ class Dashboard(App[int]):
                 self.call_after_refresh(
                     self._relayout
                 )  # its sparkline's width is known once laid out
-            row.show(provider_cells(m.providers[label], now, row.spark_width()))
+            view = m.providers[label]
+            row.show(provider_cells(view, now), (tuple(view.samples), view.floor_ms, view.ceiling_ms))
         title = f"Providers · {len(labels)}"
         if panel.border_title != title:
             panel.border_title = title
@@ -830,9 +870,8 @@ class Dashboard(App[int]):
         entries = m.entries_after(self._log_drawn)
         self._log_drawn = m.log_seq
         log = self.log_view
-        # One write a tick, and no more lines than the log can show: past a
-        # screenful a tick, lines scroll by unread anyway.
-        room = max(LOG_PER_TICK_MIN, log.size.height)
+        # One write a tick (a write's fixed cost is what adds up), bounded.
+        room = LOG_PER_TICK
         text = Text(no_wrap=True, end="")
         if len(entries) > room:
             skipped = len(entries) - room
