@@ -1,0 +1,51 @@
+"""``raceway demo``: headless flags, and the dashboard demo's process lifecycle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raceway import _cli
+
+
+def test_headless_quiet_prints_no_race_lines(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = _cli.main(["demo", "--headless", "--quiet", "--races", "3", "--monitor-socket", str(tmp_path / "m.sock")])
+    assert code == 0
+    assert "#1" not in capsys.readouterr().out
+
+
+def test_the_dashboard_demo_runs_the_engine_beside_it_and_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine runs as a child (headless, quiet, monitor on a private socket) while the
+    dashboard runs in front; when the dashboard exits, the child is stopped and its files removed."""
+    children: list[subprocess.Popen[bytes]] = []
+    seen: dict[str, Any] = {}
+    real_popen = subprocess.Popen
+
+    def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        child = real_popen(command, **kwargs)
+        children.append(child)
+        return child
+
+    def dashboard(command: list[str]) -> int:
+        seen["command"] = command
+        socket = Path(command[command.index("--socket") + 1])
+        seen["socket"] = socket
+        seen["workdir_existed"] = socket.parent.is_dir()
+        seen["engine_running"] = children[0].poll() is None
+        return 0
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(subprocess, "call", dashboard)
+    assert _cli.main(["demo"]) == 0
+    assert seen["command"][:3] == [sys.executable, "-m", "dashboard"]
+    assert seen["workdir_existed"] and seen["engine_running"]
+    engine_command = children[0].args
+    assert isinstance(engine_command, list)
+    assert engine_command[1:6] == ["-m", "raceway", "demo", "--headless", "--quiet"]
+    assert engine_command[engine_command.index("--monitor-socket") + 1] == str(seen["socket"])
+    assert children[0].returncode is not None, "the engine was stopped"
+    assert not seen["socket"].parent.exists(), "its directory was removed"
