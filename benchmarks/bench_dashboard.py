@@ -14,7 +14,8 @@ Reported:
 * events/s sustained — messages the dashboard applied per second, and how far
   behind the engine's clock it was at the end (``lag_s``) and at worst;
 * dropped — events the engine had to skip for it (0 means it never fell behind);
-* redraws/s — timer ticks per second (the target is 10) and how many drew changes;
+* redraw_timer_hz — how often the redraw timer ran (its target is 10 Hz), and
+  redraws_per_s — redraws that changed the screen (the timer's, plus one per resume);
 * key latency — how long a key press took to be handled, median and worst.
 """
 
@@ -76,8 +77,9 @@ async def watch(app: Dashboard, seconds: float, size: tuple[int, int]) -> dict[s
             "lag_s_at_end": round(max(0.0, time.time() - app.model.now_ts), 3),
             "lag_s_p99": round(quantile(lags, 0.99), 3),
             "dropped": app.model.dropped,
-            "redraw_ticks_per_s": round((app.ticks - ticks0) / elapsed, 2),
-            "redraws_with_changes_per_s": round((app.redraws - redraws0) / elapsed, 2),
+            "redraw_timer_hz": round((app.ticks - ticks0) / elapsed, 2),
+            # timer redraws that changed something, plus one per resume (p)
+            "redraws_per_s": round((app.redraws - redraws0) / elapsed, 2),
             "key_latency_ms_median": round(statistics.median(keys) * 1000, 1),
             "key_latency_ms_p95": round(quantile(keys, 0.95) * 1000, 1),
             "key_latency_ms_max": round(max(keys) * 1000, 1),
