@@ -12,6 +12,8 @@ Modules, one concern each:
 - :mod:`dashboard.render` — how that state looks: timelines, sparklines,
   table cells and log lines as Rich ``Text``, coloured from the app's theme.
 - :mod:`dashboard.link` — finding engines' sockets and the reconnect back-off.
+- :mod:`dashboard.racelist` — the Races table: a line-API widget drawing
+  cached lines per race, cheap enough for 1,000 events/s.
 - :mod:`dashboard.app` — the Textual app (layout and colour in ``dashboard.tcss``).
 - :mod:`dashboard.fake_engine` — a stand-in engine serving a scripted stream,
   for tests, the benchmark and trying the dashboard without an engine.

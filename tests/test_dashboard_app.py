@@ -451,3 +451,29 @@ def test_keeps_up_with_1000_events_per_second_and_answers_keys(sock_dir: Path) -
     latencies.sort()
     assert latencies[len(latencies) // 2] < 0.25, f"median key latency {latencies[len(latencies) // 2]:.2f}s"
     assert latencies[-1] < 1.0, f"a key took {latencies[-1]:.2f}s"
+
+
+def test_a_theme_change_repaints_races_in_the_new_colours(sock_dir: Path) -> None:
+    path = sock_dir / "raceway-11.sock"
+
+    async def scenario(app: Dashboard, pilot: Pilot[int]) -> None:
+        await settled(app, pilot, len(LINES))
+        before = app.palette.success
+        app.theme = "nord"
+        await pilot.pause(0.3)
+        assert app.palette.success != before
+        winner = next(r for r in app.model.newest_first() if r.winner is not None)
+        lines = app.races_table._rendered(winner.race_id).lines
+        styles = {seg.style.color for seg in lines[winner.winner or 0] if seg.style and seg.style.color}
+        assert app.palette.success.color in styles
+
+    with ScriptedEngine(path, LINES):
+        run(scenario, socket=path)
+
+
+def test_the_command_line_describes_itself() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "dashboard", "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "--socket PATH" in out.stdout
