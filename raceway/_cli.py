@@ -204,6 +204,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.races < 0 or args.concurrency < 1:
         raise UsageError("--races must be 0 or more and --concurrency at least 1")
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _err("no terminal to show the dashboard in; running headless")
+        args.headless = True
     if not args.headless:
         return _demo_with_dashboard(args)
     if args.monitor_socket:

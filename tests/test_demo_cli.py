@@ -40,6 +40,8 @@ def test_the_dashboard_demo_runs_the_engine_beside_it_and_stops_it(monkeypatch: 
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     monkeypatch.setattr(subprocess, "call", dashboard)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert _cli.main(["demo"]) == 0
     assert seen["command"][:3] == [sys.executable, "-m", "dashboard"]
     assert seen["workdir_existed"] and seen["engine_running"]
@@ -49,3 +51,10 @@ def test_the_dashboard_demo_runs_the_engine_beside_it_and_stops_it(monkeypatch: 
     assert engine_command[engine_command.index("--monitor-socket") + 1] == str(seen["socket"])
     assert children[0].returncode is not None, "the engine was stopped"
     assert not seen["socket"].parent.exists(), "its directory was removed"
+
+
+def test_without_a_terminal_the_demo_runs_headless(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli.main(["demo", "--races", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "no terminal to show the dashboard in; running headless" in captured.err
+    assert "#1" in captured.out or "#2" in captured.out
