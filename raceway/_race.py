@@ -148,6 +148,7 @@ class Race:
         self._deadline = spec.deadline
         self._wake = trio.Event()
         self._wake_at = math.inf
+        self._wake_rel = math.inf
         self._winner: _Attempt | None = None
         self._decided_at: float | None = None
         self._failure: BaseException | None = None
@@ -234,9 +235,14 @@ class Race:
     def _now(self) -> float:
         return trio.current_time() - self._t0
 
-    def _advance(self) -> None:
-        """Apply the strategy's decisions at this instant until it waits or decides."""
-        now = self._now()
+    def _advance(self, woke_at: float = 0.0) -> None:
+        """Apply the strategy's decisions at this instant until it waits or decides.
+
+        ``woke_at`` is the (relative) time the driver's timer was set for: once
+        it fired, ``now`` is at least that, even where ``t0 + until`` and
+        ``current_time() - t0`` differ in the last bit of a float.
+        """
+        now = max(self._now(), woke_at)
         strategy = self._strategy
         while self._winner is None and self._failure is None:
             decision = strategy.decide(now)
@@ -254,17 +260,17 @@ class Race:
                 elif not any(a.status == "running" and a.ended is None for a in self._attempts):
                     self._fail("every attempt failed", now, timeout=False)
                 else:
-                    wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)
-                    self._wake_at = self._t0 + wake_at
+                    self._wake_rel = self._deadline if until is None or until <= now else min(until, self._deadline)
+                    self._wake_at = self._t0 + self._wake_rel
                 return
 
     async def _drive(self) -> None:
         while self._winner is None and self._failure is None:
-            with trio.move_on_at(self._wake_at):
+            with trio.move_on_at(self._wake_at) as timer:
                 await self._wake.wait()
             if self._wake.is_set():
                 self._wake = trio.Event()
-            self._advance()
+            self._advance(self._wake_rel if timer.cancelled_caught else 0.0)
 
     def _start(self, i: int, now: float) -> None:
         if not 0 <= i < len(self._attempts):

@@ -463,3 +463,31 @@ async def test_health_check_passes_when_one_provider_is_healthy(autojump_clock: 
     async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
         report = await engine.health_check()
     assert report.ok and report.providers == {"a": None, "b": None}
+
+
+async def test_many_random_races_on_the_virtual_clock_never_spin(autojump_clock: Any) -> None:
+    # Regression: a timer set for t0 + until could fire when current_time() - t0
+    # was still a hair below until, and the driver re-armed the same instant
+    # forever (a busy loop that a virtual clock never escapes).
+    data = {
+        "monitor": {"socket": "off"},
+        "performance_file": "off",
+        "grace_period_ms": 100,
+        "providers": {
+            n: {"type": "sim", "ttft_ms": t, "sigma": 0.9, "failure_rate": 0.1, "hang_rate": 0.05, "seed": i}
+            for i, (n, t) in enumerate([("a", 130), ("b", 170), ("c", 90)])
+        },
+        "virtual_models": {
+            s: {"strategy": s, "providers": [{"name": n} for n in "abc"]}
+            for s in ("first_wins", "weighted", "quality", "hedged")
+        },
+    }
+    cfg = raceway.loads_config(yaml.safe_dump(data))
+    async with raceway.open_engine(cfg) as engine:
+        for model in ("first_wins", "weighted", "quality", "hedged"):
+            for _ in range(60):
+                with trio.fail_after(60):
+                    try:
+                        await engine.complete(MSG, model)
+                    except raceway.AllProvidersFailedError:
+                        pass
