@@ -195,7 +195,7 @@ __all__ = [
     "WireError",
     "decode",
     "default_monitor_dir",
-    "find_sockets",
     "encode",
+    "find_sockets",
     "to_dict",
 ]
