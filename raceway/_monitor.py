@@ -10,19 +10,25 @@ Never slowing a race
 --------------------
 
 Races call the engine's listeners synchronously, inside the race loop, so
-the monitor's listener does O(1) work per client and never waits: it encodes
-each event once (and only when a client is attached) and appends the same
-bytes to every client's queue. A queue holds at most :data:`QUEUE_LIMIT`
-messages; past that, the client's events are dropped and counted, and when
-its queue has room again (it caught up) it first receives
-``{"type": "dropped", "count": N}``. Each client has its own writer task that
-sends what is queued, in batches; a client that never reads blocks only that
-task. What a client sends is read and thrown away.
+the monitor's listener does O(1) work per client and never waits: it wraps
+the event in one shared :class:`_Line` and appends that to every attached
+client's queue. It is subscribed only while a client is attached — with no
+listener the engine does not even build events, so an idle monitor costs a
+race nothing (the snapshot's recent races come from the tracker).
+The line is encoded to JSON at most once, by the first writer that sends it,
+outside the race's call stack — and never, if every client dropped it. A
+queue holds at most :data:`QUEUE_LIMIT` messages; past that, the client's
+events are dropped and counted, and when its queue has room again (it caught
+up) it first receives ``{"type": "dropped", "count": N}``. Each client has
+its own writer task that sends what is queued, in batches; a client that
+never reads blocks only that task. What a client sends is read and thrown
+away.
 
 The naive versions fail: writing to clients from the listener (``await``
 in a race), or a shared unbounded queue, lets one stuck ``socat`` stall every
 race or grow memory without bound; encoding per client multiplies the cost by
-the number of viewers.
+the number of viewers, and encoding in the listener charges every race for
+lines a stuck client will drop unread.
 
 The socket file
 ---------------
@@ -45,6 +51,7 @@ import socket as stdlib_socket
 import stat
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +60,7 @@ import trio
 
 from . import wire
 from ._errors import ConfigError
-from ._events import RaceFinished, StatsSnapshot
+from ._events import StatsSnapshot
 from ._tracker import ProviderStats
 
 if TYPE_CHECKING:
@@ -64,8 +71,6 @@ log = logging.getLogger("raceway")
 #: Messages a client may have waiting before its events are dropped and counted
 #: (at about 0.5 KB a message, half a megabyte per stuck client at most).
 QUEUE_LIMIT = 1000
-#: Finished races kept for the snapshot a new client gets (the dashboard's history).
-RECENT_RACES = 200
 #: Seconds between ``stats`` messages while a client is attached.
 STATS_INTERVAL_S = 1.0
 #: Bytes a writer sends per ``send_all`` at most (keeps one batch's memory small).
@@ -76,18 +81,33 @@ BACKLOG = 64
 MAX_SOCKET_PATH = 103
 
 
+class _Line:
+    """One message for every client that gets it, encoded once, on first use."""
+
+    __slots__ = ("_encoded", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message  # immutable (frozen attrs), so encoding later is the same
+        self._encoded: bytes | None = None
+
+    def encoded(self) -> bytes:
+        if self._encoded is None:
+            self._encoded = wire.encode(self.message)
+        return self._encoded
+
+
 class _Client:
-    """One attached client: its queue of encoded lines, what it missed, its writer's wake-up."""
+    """One attached client: its queue of lines, what it missed, its writer's wake-up."""
 
     __slots__ = ("dropped", "limit", "queue", "ready")
 
     def __init__(self, limit: int) -> None:
-        self.queue: deque[bytes] = deque()
+        self.queue: deque[_Line] = deque()
         self.limit = limit
         self.dropped = 0
         self.ready: trio.Event | None = None
 
-    def offer(self, line: bytes) -> None:
+    def offer(self, line: _Line) -> None:
         queue = self.queue
         if len(queue) >= self.limit:
             self.dropped += 1
@@ -101,8 +121,8 @@ class _Client:
             ready.set()
 
 
-def _dropped_line(count: int) -> bytes:
-    return wire.encode(wire.Dropped(ts=time.time(), count=count))
+def _dropped_line(count: int) -> _Line:
+    return _Line(wire.Dropped(ts=time.time(), count=count))
 
 
 def stats_to_wire(stats: dict[str, ProviderStats]) -> dict[str, dict[str, Any]]:
@@ -127,26 +147,29 @@ class Monitor:
         self.engine = engine
         self.queue_limit = queue_limit
         self.stats_interval = stats_interval
-        self.recent: deque[RaceFinished] = deque(maxlen=RECENT_RACES)
         self.clients: list[_Client] = []
         self._attached = trio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
 
     # ------------------------------------------------------- the listener
 
-    def listener(self, event: Any) -> None:
-        """The engine's listener: O(1) per client, never blocks."""
-        if type(event) is RaceFinished:
-            self.recent.append(event)
-        if self.clients:
-            self.broadcast(wire.encode(event))
+    def broadcast(self, message: Any) -> None:
+        """Queue ``message`` for every client (the engine's listener while any is attached).
 
-    def broadcast(self, line: bytes) -> None:
+        O(1) per client and never blocks.
+        """
+        line = None
         for client in self.clients:
+            if len(client.queue) >= client.limit:
+                client.dropped += 1  # the common case of a stuck client: as cheap as can be
+                continue
+            if line is None:
+                line = _Line(message)
             client.offer(line)
 
     # ---------------------------------------------------------- sessions
 
-    def _greeting(self) -> tuple[bytes, bytes]:
+    def _greeting(self) -> tuple[_Line, _Line]:
         from . import __version__
 
         now = time.time()
@@ -165,8 +188,10 @@ class Monitor:
                 for m in self.engine.models()
             ),
         )
-        snapshot = wire.Snapshot(ts=now, stats=stats_to_wire(self.engine.stats()), races=tuple(self.recent))
-        return wire.encode(hello), wire.encode(snapshot)
+        snapshot = wire.Snapshot(
+            ts=now, stats=stats_to_wire(self.engine.stats()), races=tuple(self.engine.tracker.recent)
+        )
+        return _Line(hello), _Line(snapshot)
 
     async def accept(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         async with listener:
@@ -181,6 +206,8 @@ class Monitor:
         # first live event meet exactly, nothing missed, nothing twice.
         client.queue.extend(self._greeting())
         self.clients.append(client)
+        if self._unsubscribe is None:
+            self._unsubscribe = self.engine.subscribe(self.broadcast)
         self._attached.set()
         try:
             async with stream, trio.open_nursery() as nursery:
@@ -190,7 +217,14 @@ class Monitor:
         finally:
             self.clients.remove(client)
             if not self.clients:
-                self._attached = trio.Event()
+                self.close()
+
+    def close(self) -> None:
+        """No client is left: stop listening (and let the engine stop building events)."""
+        self._attached = trio.Event()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     async def tick_stats(self) -> None:
         """A ``stats`` message every ``stats_interval`` seconds, while anyone is attached."""
@@ -199,7 +233,7 @@ class Monitor:
             await trio.sleep(self.stats_interval)
             if self.clients:
                 stats = StatsSnapshot(ts=time.time(), providers=stats_to_wire(self.engine.stats()))
-                self.broadcast(wire.encode(stats))
+                self.broadcast(stats)
 
 
 async def _write(stream: trio.abc.Stream, client: _Client) -> None:
@@ -218,7 +252,7 @@ async def _write(stream: trio.abc.Stream, client: _Client) -> None:
             batch = []
             size = 0
             while queue and size < WRITE_BATCH_BYTES:
-                line = queue.popleft()
+                line = queue.popleft().encoded()
                 batch.append(line)
                 size += len(line)
             await stream.send_all(b"".join(batch))
@@ -282,14 +316,13 @@ async def serve_monitor(
         task_status.started(None)
         return
     monitor = Monitor(engine, queue_limit=queue_limit, stats_interval=stats_interval)
-    unsubscribe = engine.subscribe(monitor.listener)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(monitor.tick_stats)
             nursery.start_soon(monitor.accept, trio.SocketListener(sock), nursery)
             task_status.started(bound)
     finally:
-        unsubscribe()
+        monitor.close()
         sock.close()
         _remove(bound, identity)
 

@@ -50,14 +50,16 @@ Why this shape, and the seed's bias (NOTES.md items 2 and 3):
   TTFT, nor below no race at all when its TTFT is no worse than the
   estimate; and it drifts to 0.5 as data ages.
 
-Percentiles are cached until the next sample arrives, so the engine's
-per-race ``ttft_percentile`` calls cost a lookup, not a sort.
+Each sample window is kept sorted as samples come and go (a bisect insert
+and delete), so the engine's per-race ``ttft_percentile`` calls cost an
+index, not a sort — even though nearly every race adds a sample.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -70,6 +72,8 @@ from ._result import AttemptRecord
 
 #: Samples kept for percentiles (recent behaviour, bounded memory).
 WINDOW = 200
+#: Finished races kept for a monitor client's snapshot (the dashboard's history).
+RECENT_RACES = 200
 #: Weight of a new sample in the reported decaying means (about the last 20 races).
 EWMA_ALPHA = 0.1
 #: TTFT at which speed scores 0.5 (a typical hosted model's first token).
@@ -266,9 +270,9 @@ class Record:
     saved: dict[str, int] = field(factory=dict)
     saved_failures: dict[str, int] = field(factory=dict)
     pending: deque[tuple[int, Observation]] = field(factory=lambda: deque(maxlen=WINDOW))
-    # Sorted copies of the sample windows, until the next sample.
-    _ttft_sorted: list[float] | None = None
-    _latency_sorted: list[float] | None = None
+    # The sample windows again, kept sorted (for percentiles).
+    _ttft_sorted: list[float] = field(factory=list)
+    _latency_sorted: list[float] = field(factory=list)
 
     # ----------------------------------------------------------- learning
 
@@ -299,8 +303,7 @@ class Record:
         self.last_seen = obs.ts if self.last_seen is None else max(self.last_seen, obs.ts)
         status = obs.status
         if obs.ttft_ms is not None:
-            self.ttft.append(obs.ttft_ms)
-            self._ttft_sorted = None
+            _push(self.ttft, self._ttft_sorted, obs.ttft_ms)
             self.ttft_mean = _ewma(self.ttft_mean, obs.ttft_ms)
             self.speed, self.n_speed = _step(
                 self.speed, self.n_speed, speed_of(obs.ttft_ms), SPEED_PRIOR, SPEED_ALPHA_MIN
@@ -310,8 +313,7 @@ class Record:
             if bound < self.speed:  # it waited longer than its estimate implies
                 self.speed, self.n_speed = _step(self.speed, self.n_speed, bound, SPEED_PRIOR, SPEED_ALPHA_MIN)
         if obs.latency_ms is not None:
-            self.latency.append(obs.latency_ms)
-            self._latency_sorted = None
+            _push(self.latency, self._latency_sorted, obs.latency_ms)
             self.latency_mean = _ewma(self.latency_mean, obs.latency_ms)
         if status in _FAILED:
             rel, won = 0.0, 0.0
@@ -361,13 +363,9 @@ class Record:
         return min(1.0, max(0.0, raw))
 
     def ttft_sorted(self) -> list[float]:
-        if self._ttft_sorted is None:
-            self._ttft_sorted = sorted(self.ttft)
         return self._ttft_sorted
 
     def latency_sorted(self) -> list[float]:
-        if self._latency_sorted is None:
-            self._latency_sorted = sorted(self.latency)
         return self._latency_sorted
 
     def counters(self) -> dict[str, int]:
@@ -416,8 +414,10 @@ class Record:
         if not isinstance(failures, dict):
             raise ValueError("failures must be an object")
         r.failures = {str(k): _count(v, f"failures.{k}") for k, v in failures.items()}
-        r.ttft.extend(_samples(data.get("ttft_ms", []), "ttft_ms"))
-        r.latency.extend(_samples(data.get("latency_ms", []), "latency_ms"))
+        for sample in _samples(data.get("ttft_ms", []), "ttft_ms"):
+            _push(r.ttft, r._ttft_sorted, sample)
+        for sample in _samples(data.get("latency_ms", []), "latency_ms"):
+            _push(r.latency, r._latency_sorted, sample)
         r.ttft_mean = _number(data.get("ttft_mean_ms"), "ttft_mean_ms", optional=True)
         r.latency_mean = _number(data.get("latency_mean_ms"), "latency_mean_ms", optional=True)
         est = data.get("estimates", {})
@@ -431,6 +431,14 @@ class Record:
         r.updated = _number(est.get("updated"), "updated", optional=True)
         r.last_seen = _number(data.get("last_seen"), "last_seen", optional=True)
         return r
+
+
+def _push(window: deque[float], ordered: list[float], sample: float) -> None:
+    """Append ``sample`` to ``window`` and keep ``ordered`` its sorted copy."""
+    if len(window) == window.maxlen:
+        del ordered[bisect_left(ordered, window[0])]  # the sample the append evicts
+    window.append(sample)
+    insort(ordered, sample)
 
 
 def _decay(age_s: float) -> float:
@@ -489,6 +497,7 @@ class Tracker:
         self._records: dict[str, Record] = {}
         self.clock = clock
         self.cooldowns = Cooldowns(lambda: self.clock())
+        self.recent: deque[RaceFinished] = deque(maxlen=RECENT_RACES)
         self._seq = 0
 
     # ----------------------------------------------------------- learning
@@ -500,6 +509,7 @@ class Tracker:
         the ``race_finished`` event).
         """
         now = self.clock()
+        self.recent.append(event)
         news: list[ProviderCooldown | ProviderRecovered] = []
         cooldowns = self.cooldowns
         for a in event.attempts:

@@ -247,8 +247,9 @@ def test_percentiles_are_nearest_rank_and_cached(samples: list[float], q: float)
     assert tracker.ttft_percentile(LABEL, 0.0) == min(window)
     assert tracker.ttft_percentile(LABEL, 1.0) == max(window)
     record = tracker._records[LABEL]
-    assert record.ttft_sorted() is record.ttft_sorted()  # one sort until the next sample
+    assert record.ttft_sorted() == sorted(window)  # kept sorted as samples come and go
     tracker.record(race("lost", 5.0))
+    assert record.ttft_sorted() == sorted([*samples, 5.0][-200:])
     assert tracker.ttft_percentile(LABEL, 0.0) == min(5.0, *samples[-199:])
 
 
