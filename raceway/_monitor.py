@@ -35,7 +35,9 @@ The socket file
 
 ``auto`` (and ``None``) means ``raceway-<pid>.sock`` in
 :func:`raceway.wire.default_monitor_dir`, created 0700 (``raceway-<pid>-2.sock``
-and so on if a live engine of this process already serves there). A path
+and so on if a live engine of this process already serves there; the
+per-user temporary directory if ``$XDG_RUNTIME_DIR`` is unusable or too long
+for a socket path). Sockets left there by crashed engines are removed. A path
 means exactly that file; its directory is created 0700 when missing. A file
 left by a crashed engine (``connect`` is refused) is replaced; a live engine
 at an explicit path is a :class:`~raceway.ConfigError`. The file is removed
@@ -49,6 +51,7 @@ import logging
 import os
 import socket as stdlib_socket
 import stat
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -328,9 +331,20 @@ async def serve_monitor(
 
 
 async def _bind_auto() -> tuple[trio.socket.SocketType, Path, tuple[int, int]]:
-    directory = wire.default_monitor_dir()
-    _private_dir(directory)
-    await _sweep_stale(directory)
+    preferred = wire.default_monitor_dir()
+    fallback = Path(tempfile.gettempdir()) / f"raceway-{os.getuid()}"
+    for directory in dict.fromkeys((preferred, fallback)):
+        # The fallback serves when $XDG_RUNTIME_DIR is unusable or too deep for sun_path.
+        try:
+            _private_dir(directory)
+            await _sweep_stale(directory)
+            return await _bind_first_free(directory)
+        except ConfigError as exc:
+            problem = exc
+    raise problem
+
+
+async def _bind_first_free(directory: Path) -> tuple[trio.socket.SocketType, Path, tuple[int, int]]:
     pid = os.getpid()
     for n in range(1, 100):
         name = f"{wire.SOCKET_PREFIX}{pid}{'' if n == 1 else f'-{n}'}{wire.SOCKET_SUFFIX}"

@@ -256,3 +256,18 @@ def test_attach_to_a_running_demo_with_a_plain_socket() -> None:
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+async def test_auto_falls_back_to_the_temp_dir_when_the_runtime_dir_is_too_deep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    short_root = os.environ["XDG_RUNTIME_DIR"]  # a private, short temporary directory
+    deep = Path(short_root, *["d" * 30] * 4)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    monkeypatch.setattr("tempfile.tempdir", short_root)
+    async with raceway.open_engine(sim_config()) as engine:
+        path = engine.monitor_socket
+        assert path is not None and path.parent == Path(short_root, f"raceway-{os.getuid()}")
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert not path.exists()
