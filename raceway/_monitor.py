@@ -140,7 +140,7 @@ def stats_to_wire(stats: dict[str, ProviderStats]) -> dict[str, dict[str, Any]]:
 
 
 class Monitor:
-    """The state behind one monitor socket: recent races and the attached clients."""
+    """The state behind one monitor socket: its attached clients and their queues."""
 
     def __init__(
         self, engine: Engine, *, queue_limit: int = QUEUE_LIMIT, stats_interval: float = STATS_INTERVAL_S

@@ -4,7 +4,8 @@ It consumes ``race_finished`` events (every attempt's record is in them) and
 keeps, per ``provider/model``: races, wins, losses, cancellations, failures by
 kind, tokens, the recent TTFTs and total latencies (the last :data:`WINDOW`,
 for percentiles) with decaying means, a score, and a cooldown breaker
-(``_cooldown.py``). The engine asks it for scores (``weighted``), TTFT
+(``_cooldown.py``); and the last :data:`RECENT_RACES` finished races (the
+monitor's snapshot). The engine asks it for scores (``weighted``), TTFT
 percentiles (``hedged`` with ``delay_ms: auto``) and who may race
 (cooldowns); ``_persist.py`` saves and merges it into ``performance_file``.
 
