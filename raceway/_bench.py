@@ -35,7 +35,15 @@ import trio
 import trio.testing
 from attrs import define, field, frozen
 
-from ._config import Config, HedgeConfig, MonitorConfig, ProviderRef, PythonProvider, SimProvider, VirtualModel
+from ._config import (
+    Config,
+    HedgeConfig,
+    MonitorConfig,
+    ProviderRef,
+    PythonProvider,
+    SimProvider,
+    VirtualModel,
+)
 from ._engine import open_engine
 from ._errors import AllProvidersFailedError, StreamInterruptedError
 from ._providers import Request
@@ -303,10 +311,10 @@ def write_report(report: dict[str, Any], folder: Path, machine: dict[str, Any] |
 
 def _plot_cdf(report: dict[str, Any], path: Path) -> Path | None:
     try:
-        import matplotlib
+        import matplotlib  # type: ignore[import-not-found, unused-ignore]
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(8, 5))

@@ -30,6 +30,7 @@ from ._errors import (
     StreamInterruptedError,
 )
 from ._result import RaceResult
+from ._services import sigterm_cancels
 
 EXIT_OK, EXIT_RACE_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -118,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("yaml", "toml"), default="yaml")
     s.set_defaults(func=cmd_config_show)
     cfg.set_defaults(func=lambda a: _usage(cfg))
+
+    stats = sub.add_parser("stats", help="print the performance file as a table")
+    _config_arg(stats)
+    stats.set_defaults(func=cmd_stats)
     return p
 
 
@@ -207,7 +212,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _demo_headless(config: Config, races: int, concurrency: int) -> None:
-    async with open_engine(config) as engine:
+    async with sigterm_cancels(), open_engine(config) as engine:
+        if engine.monitor_socket is not None:  # so users can attach (issue 4)
+            print(f"monitor: {engine.monitor_socket}", file=sys.stderr, flush=True)
         models = [m.id for m in engine.models()]
         counter = iter(range(1, races + 1) if races else _forever())
 
@@ -299,6 +306,26 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         sys.stdout.write(tomli_w.dumps(data))
     else:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ stats
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ._persist import UnreadableFile, performance_path, stats_from_file, stats_table
+
+    path = performance_path(_load(args).performance_file)
+    if path is None:
+        print("performance_file is off in this configuration")
+    elif not path.exists():
+        print(f"no statistics yet ({path} does not exist)")
+    else:
+        try:
+            stats = stats_from_file(path)
+        except (UnreadableFile, OSError) as exc:
+            raise RacewayError(f"{path} is unreadable: {exc}") from None
+        print(f"{path}\n{stats_table(stats)}")
     return EXIT_OK
 
 

@@ -14,8 +14,10 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import trio
 from attrs import frozen
@@ -33,7 +35,8 @@ from ._errors import ProviderError
 from ._events import RaceFinished
 from ._providers import Provider, ProviderContext, Request, build_provider
 from ._race import Race
-from ._result import RaceResult
+from ._result import AttemptRecord, RaceResult
+from ._services import start_services
 from ._strategies import BUILTIN, Contender, HedgeBudget, RaceSpec, StrategyFactory
 from ._tracker import ProviderStats, Tracker
 
@@ -99,6 +102,9 @@ class Engine:
         self.tracker = Tracker()
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
+        # Set by open_engine when the services run (issue 4, _services.py).
+        self.performance_path: Path | None = None
+        self.monitor_socket: Path | None = None
 
     # ---------------------------------------------------------------- racing
 
@@ -128,11 +134,19 @@ class Engine:
     def _new_race(self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery) -> Race:
         resolved = plan.model
         tracker = self.tracker
-        contenders = []
+        contenders: list[Contender] = []
         attempts = []
         hedge_delay = resolved.hedge.delay_ms
+        self._race_count += 1
+        race_id = f"{self._race_prefix}-{self._race_count}"
+        # Cooldowns (issue 4): None when all may race; benched ones are listed as not_started.
+        admitted = tracker.admit([p.label for p in resolved.participants], race_id)
+        benched: list[AttemptRecord] = []
         for i, (p, provider) in enumerate(zip(resolved.participants, plan.providers, strict=True)):
             label = p.label
+            if admitted is not None and not admitted[i]:
+                benched.append(tracker.benched(p.name, p.model))
+                continue
             if hedge_delay == "auto":
                 p95 = tracker.ttft_percentile(label, AUTO_HEDGE_QUANTILE)
                 delay = AUTO_HEDGE_FALLBACK_S if p95 is None else p95 / 1000
@@ -140,7 +154,7 @@ class Engine:
                 delay = hedge_delay / 1000
             contenders.append(
                 Contender(
-                    index=i,
+                    index=len(contenders),
                     provider=p.name,
                     model=p.model,
                     priority=p.priority,
@@ -159,9 +173,8 @@ class Engine:
             budget=plan.budget,
             scorer=plan.scorer,
         )
-        self._race_count += 1
         return Race(
-            race_id=f"{self._race_prefix}-{self._race_count}",
+            race_id=race_id,
             nursery=nursery,
             strategy=plan.factory(spec),
             spec=spec,
@@ -173,6 +186,7 @@ class Engine:
             idle_timeout=resolved.idle_timeout_ms / 1000,
             emit=self._emit if self._listeners else None,
             on_finished=self._race_finished,
+            benched=tuple(attrs.evolve(b, index=len(attempts) + k) for k, b in enumerate(benched)),
         )
 
     def _plan(self, model: str | None) -> _Plan:
@@ -236,9 +250,11 @@ class Engine:
                 log.exception("raceway: an event listener failed; it stays subscribed")
 
     def _race_finished(self, event: RaceFinished) -> None:
-        self.tracker.record(event)
+        cooldown_events = self.tracker.record(event)
         if self._listeners:
             self._emit(event)
+            for news in cooldown_events:
+                self._emit(news)
 
     # ---------------------------------------------------------------- queries
 
@@ -367,6 +383,7 @@ async def open_engine(
     with _single_error():
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport)
+            await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
             try:
                 yield engine
             finally:

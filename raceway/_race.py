@@ -131,6 +131,7 @@ class Race:
         idle_timeout: float,
         emit: Callable[[Any], None] | None,
         on_finished: Callable[[RaceFinished], None],
+        benched: tuple[AttemptRecord, ...] = (),
     ) -> None:
         self.race_id = race_id
         self._nursery = nursery
@@ -144,6 +145,7 @@ class Race:
         self._idle_timeout = idle_timeout
         self._emit = emit
         self._on_finished = on_finished
+        self._benched = benched  # cooling-down participants that sit this race out (issue 4)
         self._t0 = trio.current_time()
         self._deadline = spec.deadline
         self._wake = trio.Event()
@@ -579,7 +581,7 @@ class Race:
                     output_chars=sum(map(len, a.parts)),
                 )
             )
-        return tuple(out)
+        return (*out, *self._benched)
 
     def _report_finished(
         self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None
