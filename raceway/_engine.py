@@ -42,8 +42,11 @@ from ._tracker import ProviderStats, Tracker
 
 log = logging.getLogger("raceway")
 
-#: ``hedge.delay_ms: auto`` uses this percentile of the provider's recent TTFTs...
-AUTO_HEDGE_QUANTILE = 0.95
+#: ``hedge.delay_ms: auto`` waits for the ``1 - max_extra_load`` quantile of the
+#: running provider's recent TTFTs — so about ``max_extra_load`` of races
+#: hedge, spending the budget where the tail starts — kept within these bounds
+#: (p75 .. p99: always "a high percentile")...
+AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
 #: ...or, before any TTFT was seen, this many seconds.
 AUTO_HEDGE_FALLBACK_S = 1.0
 #: How long ``health_check`` waits for each provider.
@@ -137,6 +140,8 @@ class Engine:
         contenders: list[Contender] = []
         attempts = []
         hedge_delay = resolved.hedge.delay_ms
+        lo, hi = AUTO_HEDGE_QUANTILE_RANGE
+        hedge_quantile = min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load))
         self._race_count += 1
         race_id = f"{self._race_prefix}-{self._race_count}"
         # Cooldowns (issue 4): None when all may race; benched ones are listed as not_started.
@@ -148,8 +153,8 @@ class Engine:
                 benched.append(tracker.benched(p.name, p.model))
                 continue
             if hedge_delay == "auto":
-                p95 = tracker.ttft_percentile(label, AUTO_HEDGE_QUANTILE)
-                delay = AUTO_HEDGE_FALLBACK_S if p95 is None else p95 / 1000
+                observed = tracker.ttft_percentile(label, hedge_quantile)
+                delay = AUTO_HEDGE_FALLBACK_S if observed is None else observed / 1000
             else:
                 delay = hedge_delay / 1000
             contenders.append(
