@@ -135,7 +135,11 @@ class AnthropicProvider(HTTPProvider):
                             yield Chunk(text)
                 elif kind == "content_block_start":
                     block = obj.get("content_block") or {}
-                    if isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
+                    if (
+                        isinstance(block, dict)
+                        and block.get("type") == "text"
+                        and block.get("text")
+                    ):
                         yield Chunk(str(block["text"]))
                 elif kind == "message_start":
                     usage = (obj.get("message") or {}).get("usage") or {}
@@ -152,7 +156,9 @@ class AnthropicProvider(HTTPProvider):
                     yield Chunk(
                         "",
                         finish_reason=stop_reason,
-                        usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens) if usage_seen else None,
+                        usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+                        if usage_seen
+                        else None,
                     )
                     await events.drain()
                     return
@@ -161,10 +167,14 @@ class AnthropicProvider(HTTPProvider):
                     err_type = str(err.get("type", "error")) if isinstance(err, dict) else "error"
                     message = self.redact(error_message(obj))
                     raise self.http_error(
-                        ERROR_STATUS.get(err_type, 500), f"{err_type} in the stream: {message}", host=host
+                        ERROR_STATUS.get(err_type, 500),
+                        f"{err_type} in the stream: {message}",
+                        host=host,
                     )
                 # ping, content_block_stop and future event types carry no text
-            raise ProviderProtocolError(f"the stream from {host} ended without message_stop", self.name)
+            raise ProviderProtocolError(
+                f"the stream from {host} ended without message_stop", self.name
+            )
 
     async def health_check(self) -> None:
         """``GET {base_url}/v1/models``: cheap and authenticated."""

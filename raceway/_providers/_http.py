@@ -350,7 +350,9 @@ class HTTPProvider(Provider):
             client: httpx.AsyncClient = self._shared()
             return client
         if self._own_client is None:
-            self._own_client = httpx.AsyncClient(transport=self._transport, timeout=httpx.Timeout(None))
+            self._own_client = httpx.AsyncClient(
+                transport=self._transport, timeout=httpx.Timeout(None)
+            )
         return self._own_client
 
     def api_key(self) -> str | None:
@@ -396,11 +398,15 @@ class HTTPProvider(Provider):
                 self.name,
             ) from None
         except httpx.TimeoutException as exc:
-            raise ProviderTimeoutError(f"{host} timed out: {type(exc).__name__}", self.name) from None
+            raise ProviderTimeoutError(
+                f"{host} timed out: {type(exc).__name__}", self.name
+            ) from None
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             phase = "mid-stream" if reading else "before answering"
             detail = self.redact(one_line(str(exc) or type(exc).__name__))
-            raise ProviderConnectionError(f"connection to {host} lost {phase}: {detail}", self.name) from None
+            raise ProviderConnectionError(
+                f"connection to {host} lost {phase}: {detail}", self.name
+            ) from None
         except httpx.DecodingError as exc:
             raise ProviderProtocolError(
                 f"cannot decode the response of {host}: {one_line(str(exc))}", self.name
@@ -444,7 +450,9 @@ class HTTPProvider(Provider):
             retry_after = None if headers is None else parse_retry_after(headers)
             wait = "" if retry_after is None else f", retry after {retry_after:g} s"
             return RateLimitedError(
-                f"rate limited by {host} (HTTP 429{wait}){detail}", retry_after=retry_after, provider=self.name
+                f"rate limited by {host} (HTTP 429{wait}){detail}",
+                retry_after=retry_after,
+                provider=self.name,
             )
         if status in (401, 403):
             if self.api_key_env:
@@ -452,12 +460,16 @@ class HTTPProvider(Provider):
             else:
                 fix = "this provider sends no key: set api_key_env in its definition"
             what = "authentication failed" if status == 401 else "access denied"
-            return AuthenticationError(f"{what} at {host} (HTTP {status}){detail}; {fix}", status, self.name)
+            return AuthenticationError(
+                f"{what} at {host} (HTTP {status}){detail}; {fix}", status, self.name
+            )
         return ProviderHTTPError(f"HTTP {status} from {host}{detail}", status, self.name)
 
     # ---------------------------------------------------------------- calls
 
-    async def open_events(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> EventSource:
+    async def open_events(
+        self, url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> EventSource:
         """POST ``body`` as JSON to ``url`` and return its event stream once headers arrive.
 
         Raises a classified :class:`ProviderError` for a transport failure or a
@@ -500,4 +512,6 @@ def json_event(data: str, provider: str) -> Any:
     try:
         return json.loads(data)
     except ValueError:
-        raise ProviderProtocolError(f"malformed JSON in the stream: {one_line(data, 80)!r}", provider) from None
+        raise ProviderProtocolError(
+            f"malformed JSON in the stream: {one_line(data, 80)!r}", provider
+        ) from None

@@ -59,7 +59,10 @@ class OpenAIProvider(HTTPProvider):
         body["stream"] = True
         if self.definition.stream_usage:
             options = body.get("stream_options")
-            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            body["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
         return body
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
@@ -79,12 +82,15 @@ class OpenAIProvider(HTTPProvider):
                 if chunk is not None:
                     yield chunk
             raise ProviderProtocolError(
-                f"the stream from {self.where(events.response.request)} ended without [DONE]", self.name
+                f"the stream from {self.where(events.response.request)} ended without [DONE]",
+                self.name,
             )
 
     def _chunk(self, obj: Any) -> Chunk | None:
         if not isinstance(obj, dict):
-            raise ProviderProtocolError(f"unexpected event in the stream: {one_line(repr(obj), 80)}", self.name)
+            raise ProviderProtocolError(
+                f"unexpected event in the stream: {one_line(repr(obj), 80)}", self.name
+            )
         if "error" in obj:
             message = self.redact(error_message(obj))
             raise ProviderError(f"the upstream reported an error mid-stream: {message}", self.name)
@@ -111,8 +117,12 @@ class OpenAIProvider(HTTPProvider):
             choice = obj["choices"][0]
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise ProviderProtocolError("a JSON answer without choices[0].message", self.name) from None
-        yield Chunk(str(text), finish_reason=choice.get("finish_reason"), usage=_usage(obj.get("usage")))
+            raise ProviderProtocolError(
+                "a JSON answer without choices[0].message", self.name
+            ) from None
+        yield Chunk(
+            str(text), finish_reason=choice.get("finish_reason"), usage=_usage(obj.get("usage"))
+        )
 
     async def health_check(self) -> None:
         """``GET {base_url}/models``: cheap, authenticated, and served by compatible servers."""
