@@ -578,3 +578,88 @@ providers:
             result = await engine.complete([{"role": "user", "content": "hi"}])
     assert (result.provider, result.text, result.finish_reason) == ("up", "Hello, world", "stop")
     assert result.usage == raceway.Usage(input_tokens=5, output_tokens=3)
+
+
+# ------------------------------------------------------------------ closing under cancellation
+
+
+class SlowToCloseStream(httpx.AsyncByteStream):
+    """A response body that sends one event and hangs, whose close has to await (as a real transport's may)."""
+
+    def __init__(self, first: bytes) -> None:
+        self.first = first
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.first
+        await trio.sleep_forever()
+
+    async def aclose(self) -> None:
+        await trio.sleep(0.001)  # a checkpoint: raises Cancelled at once unless shielded
+        self.closed = True
+
+
+@pytest.mark.parametrize("make", [openai, anthropic])
+async def test_a_cancelled_attempt_still_closes_its_response(make: Callable[..., Any]) -> None:
+    if make is openai:
+        body = SlowToCloseStream(sse(delta("first"), done=False))
+    else:
+        text_delta = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "first"},
+        }
+        body = SlowToCloseStream(named(("content_block_delta", text_delta)))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
+
+    provider = make(handler)
+    first = trio.Event()
+
+    async def consume(scope: trio.CancelScope) -> None:
+        with scope:
+            async for chunk in provider.stream(
+                Request(messages=[{"role": "user", "content": "x"}], model="m")
+            ):
+                if chunk.text:
+                    first.set()
+
+    with trio.fail_after(5):
+        scope = trio.CancelScope()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume, scope)
+            await first.wait()
+            scope.cancel()  # the attempt is waiting for its next chunk, as a loser would be
+        await provider.aclose()
+    assert body.closed, "closing was interrupted by the cancellation"
+
+
+async def test_a_close_that_hangs_falls_back_to_closing_the_network_stream(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    from raceway._providers._http import CLOSE_TIMEOUT_S, aclose_response
+
+    class NeverCloses(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b""
+
+        async def aclose(self) -> None:
+            await trio.sleep_forever()
+
+    class NetworkStream:
+        closed = False
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+    network = NetworkStream()
+    response = httpx.Response(200, stream=NeverCloses(), extensions={"network_stream": network})
+    with trio.fail_after(5):
+        with trio.CancelScope() as scope:
+            scope.cancel()  # closing happens under cancellation, as for a loser
+            start = trio.current_time()
+            await aclose_response(response)
+            took = trio.current_time() - start
+    assert network.closed
+    assert took == pytest.approx(CLOSE_TIMEOUT_S)  # virtual time: the bound, then the fallback
