@@ -127,8 +127,11 @@ class FakeUpstream:
                 Route("/{name}/v1/chat/completions", self._openai, methods=["POST"]),
                 Route("/{name}/v1/messages", self._anthropic, methods=["POST"]),
                 Route("/{name}/v1/models", self._models, methods=["GET"]),
+                Route("/_fake/exchanges", self._exchanges, methods=["GET"]),
             ]
         )
+        # trio's clock and time.monotonic() tick together; this turns one into the other.
+        self.monotonic_offset = 0.0
 
     # ---------------------------------------------------------------- test API
 
@@ -227,6 +230,36 @@ class FakeUpstream:
             )
         return Scripted(self, ex, b, fmt="anthropic")
 
+    async def _exchanges(self, request: Request) -> Response:
+        """Every exchange so far (``?name=`` to filter), times on ``time.monotonic()``'s clock.
+
+        For a client in another process (the benchmark) to compare the
+        server's view of a request with its own, on the one clock both share.
+        """
+        name = request.query_params.get("name")
+        offset = self.monotonic_offset
+
+        def mono(t: float | None) -> float | None:
+            return None if t is None else t + offset
+
+        return JSONResponse(
+            [
+                {
+                    "name": e.name,
+                    "api": e.api,
+                    "client_port": e.client_port,
+                    "received": mono(e.received_at),
+                    "headers_sent": mono(e.headers_sent_at),
+                    "first_token": mono(e.first_token_at),
+                    "finished": mono(e.finished_at),
+                    "disconnected": mono(e.disconnected_at),
+                    "chunks_sent": e.chunks_sent,
+                    "user": e.body.get("user") if isinstance(e.body, dict) else None,
+                }
+                for e in self.requests(name)
+            ]
+        )
+
     async def _models(self, request: Request) -> Response:
         ex = await self._record(request, "models")
         b = self._behaviour(ex.name)
@@ -304,7 +337,9 @@ class Scripted(Response):
             async def watch() -> None:
                 while True:
                     message = await receive()
-                    if message["type"] == "http.disconnect":
+                    # hypercorn also says http.disconnect once a complete
+                    # response is out; only an earlier one is the client leaving.
+                    if message["type"] == "http.disconnect" and ex.finished_at is None:
                         ex.disconnected_at = trio.current_time()
                         self.upstream.changed()
                         nursery.cancel_scope.cancel()
@@ -312,9 +347,6 @@ class Scripted(Response):
 
             nursery.start_soon(watch)
             await self._play(send)
-            if ex.disconnected_at is None and ex.finished_at is None:
-                ex.finished_at = trio.current_time()
-                self.upstream.changed()
             nursery.cancel_scope.cancel()
 
     async def _play(self, send: Send) -> None:
@@ -340,7 +372,7 @@ class Scripted(Response):
                 }
             )
             ex.headers_sent_at = trio.current_time()
-            await send({"type": "http.response.body", "body": body})
+            await self._finish(send, body)
             return
         await send(
             {
@@ -365,7 +397,13 @@ class Scripted(Response):
             await send({"type": "http.response.body", "body": payload, "more_body": True})
             if kind == "token":
                 ex.chunks_sent += 1
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await self._finish(send, b"")
+
+    async def _finish(self, send: Send, body: bytes) -> None:
+        """The last piece of a complete response: from here on, it is finished."""
+        self.exchange.finished_at = trio.current_time()
+        self.upstream.changed()
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 # -------------------------------------------------------------------- formats
@@ -682,6 +720,7 @@ async def serve_fake_upstream(
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(serve, up.app, config)  # type: ignore[arg-type]
         up.url = binds[0]
+        up.monotonic_offset = time.monotonic() - trio.current_time()
         try:
             yield up
         finally:
@@ -690,6 +729,8 @@ async def serve_fake_upstream(
 
 # Named upstreams for the standalone script (any other name gets --profile).
 PROFILES: dict[str, dict[str, Any]] = {
+    "instant": {},
+    "prompt": {"first_token_delay": 0.02},
     "fast": {"headers_delay": 0.02, "first_token_delay": 0.05, "chunk_delay": 0.02},
     "slow": {"headers_delay": 0.1, "first_token_delay": 0.6, "chunk_delay": 0.05},
     "slow_headers": {"headers_delay": 0.4, "first_token_delay": 0.0, "chunk_delay": 0.02},
