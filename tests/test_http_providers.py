@@ -663,3 +663,61 @@ async def test_a_close_that_hangs_falls_back_to_closing_the_network_stream(
             took = trio.current_time() - start
     assert network.closed
     assert took == pytest.approx(CLOSE_TIMEOUT_S)  # virtual time: the bound, then the fallback
+
+
+# ------------------------------------------------------------------ presets
+
+
+PRESET_URLS = {
+    "openai": ("https://api.openai.com/v1/chat/completions", "OPENAI_API_KEY"),
+    "anthropic": ("https://api.anthropic.com/v1/messages", "ANTHROPIC_API_KEY"),
+    "qwen": (
+        "https://dashscope-intl.aliyuncs.com/compatible-mode/v1/chat/completions",
+        "DASHSCOPE_API_KEY",
+    ),
+    "openrouter": ("https://openrouter.ai/api/v1/chat/completions", "OPENROUTER_API_KEY"),
+    "gemini": (
+        "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+        "GEMINI_API_KEY",
+    ),
+    "cerebras": ("https://api.cerebras.ai/v1/chat/completions", "CEREBRAS_API_KEY"),
+    "groq": ("https://api.groq.com/openai/v1/chat/completions", "GROQ_API_KEY"),
+}
+
+
+async def test_bare_preset_names_need_only_their_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed's style: providers named, never defined; a key in the environment is enough."""
+    for _, env in PRESET_URLS.values():
+        monkeypatch.setenv(env, f"key-for-{env}")
+    seen: dict[str, httpx.Request] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[str(request.url)] = request
+        if request.url.path.endswith("/messages"):
+            return streaming(ANTHROPIC_OK)(request)
+        return streaming(OPENAI_OK)(request)
+
+    refs = "\n".join(f"      - {{name: {name}, model: some-model}}" for name in PRESET_URLS)
+    config = raceway.loads_config(
+        f"""
+grace_period_ms: 0
+strategy: quality
+providers: [{", ".join(PRESET_URLS)}]
+virtual_models:
+  everyone:
+    providers:
+{refs}
+"""
+    )
+    with trio.fail_after(5):
+        async with raceway.open_engine(
+            config, http_transport=httpx.MockTransport(handler)
+        ) as engine:
+            result = await engine.complete([{"role": "user", "content": "hi"}])
+    assert {a.status for a in result.attempts} <= {"won", "lost"}
+    for url, env in PRESET_URLS.values():
+        request = seen[url]
+        if "anthropic" in url:
+            assert request.headers["x-api-key"] == f"key-for-{env}"
+        else:
+            assert request.headers["authorization"] == f"Bearer key-for-{env}"
