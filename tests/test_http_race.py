@@ -119,7 +119,7 @@ async def test_fast_headers_slow_tokens_lose_to_slow_headers_fast_tokens(
         async with raceway.open_engine(config) as engine:
             result = await engine.complete(MESSAGES, model="race")
     assert result.provider == "prompt"
-    assert 150 <= result.ttft_ms < 350
+    assert result.ttft_ms >= 150  # it waited for the headers; the first token decided
     eager = one(up, "eager")
     assert (
         eager.headers_sent_at is not None
