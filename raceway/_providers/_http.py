@@ -46,6 +46,7 @@ import email.utils
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
@@ -393,9 +394,9 @@ class HTTPProvider(Provider):
         except httpx.ConnectTimeout:
             raise ProviderConnectionError(f"connecting to {host} timed out", self.name) from None
         except httpx.ConnectError as exc:
+            reason = self.redact(one_line(_os_reason(exc) or str(exc) or "connection failed"))
             raise ProviderConnectionError(
-                f"cannot connect to {host}: {self.redact(one_line(str(exc) or 'connection failed'))}",
-                self.name,
+                f"cannot connect to {host}: {reason}", self.name
             ) from None
         except httpx.TimeoutException as exc:
             raise ProviderTimeoutError(
@@ -410,6 +411,10 @@ class HTTPProvider(Provider):
         except httpx.DecodingError as exc:
             raise ProviderProtocolError(
                 f"cannot decode the response of {host}: {one_line(str(exc))}", self.name
+            ) from None
+        except httpx.InvalidURL as exc:
+            raise ProviderError(
+                f"invalid URL for {host}: {one_line(str(exc))}", self.name
             ) from None
         except httpx.HTTPError as exc:
             raise ProviderError(
@@ -505,6 +510,31 @@ class HTTPProvider(Provider):
             client, self._own_client = self._own_client, None
             with trio.CancelScope(shield=True):
                 await client.aclose()
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's reason (``connection refused``) buried in a connect error.
+
+    trio's happy eyeballs reports "all attempts to connect to ... failed" and
+    keeps each attempt's ``OSError`` in the cause chain, inside a group.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and (current.errno or current.strerror):
+            if current.errno and not isinstance(current, socket.gaierror):
+                return os.strerror(current.errno)  # trio's strerror also names the address
+            return current.strerror
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
+    return None
 
 
 def json_event(data: str, provider: str) -> Any:
