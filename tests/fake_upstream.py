@@ -66,6 +66,7 @@ FAULTS = (
     "malformed",  # a chunk that is not JSON after `fault_after` chunks
     "stall",  # stops sending after `fault_after` chunks, keeps the connection open
     "stream_error",  # an in-stream error object/event after `fault_after` chunks
+    "linger",  # a complete answer, but the body does not end after [DONE] / message_stop
 )
 
 
@@ -504,6 +505,8 @@ async def _openai_script(ex: Exchange, b: Behaviour) -> AsyncIterator[tuple[str,
             ),
         )
     yield "meta", _sse("[DONE]")
+    if b.fault == "linger":
+        yield "stall", b""
 
 
 async def _anthropic_script(ex: Exchange, b: Behaviour) -> AsyncIterator[tuple[str, bytes]]:
@@ -581,6 +584,8 @@ async def _anthropic_script(ex: Exchange, b: Behaviour) -> AsyncIterator[tuple[s
         ),
     )
     yield "meta", _sse({"type": "message_stop"}, "message_stop")
+    if b.fault == "linger":
+        yield "stall", b""
 
 
 async def _fault_steps(fault: str, fmt: str) -> AsyncIterator[tuple[str, bytes]]:
