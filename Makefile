@@ -12,13 +12,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/raceway demo
+	$(VENV)/bin/raceway demo --headless --races 40
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check raceway dashboard tests benchmarks examples
+	$(VENV)/bin/ruff check raceway tests benchmarks $(wildcard dashboard examples)
 	$(VENV)/bin/mypy raceway
 
 bench: $(STAMP)

@@ -1,1 +1,0 @@
-"""Benchmarks: each module runs as ``python -m benchmarks.<name>`` from the repository root."""

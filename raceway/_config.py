@@ -14,7 +14,6 @@ participant's provider definition — so the engine never re-reads raw config.
 from __future__ import annotations
 
 import importlib
-import io
 import os
 import tomllib
 from collections.abc import Mapping
@@ -399,8 +398,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError("$", "file not found", source) from None
     except OSError as exc:
         raise ConfigError("$", f"cannot read: {exc.strerror or exc}", source) from None
-    fmt: Literal["yaml", "toml"] = "toml" if p.suffix.lower() == ".toml" else "yaml"
-    return loads_config(text, fmt, source=source)
+    if p.suffix.lower() == ".toml":
+        return loads_config(text, "toml", source=source)
+    return loads_config(text, "yaml", source=source)
 
 
 def loads_config(text: str, fmt: Literal["yaml", "toml"] = "yaml", *, source: str | None = None) -> Config:
@@ -457,9 +457,12 @@ def dumps_config(config: Config, fmt: Literal["yaml", "toml"] = "yaml") -> str:
     data = config_to_dict(config)
     if fmt == "toml":
         return tomli_w.dumps(data)
-    buf = io.StringIO()
-    yaml.safe_dump(data, buf, sort_keys=False, allow_unicode=True)
-    return buf.getvalue()
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    # pyyaml writes a few line-break characters (U+0085, U+2028, U+2029) raw,
+    # which do not read back; escaping everything non-ASCII always does.
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+    return text
 
 
 def redacted(config: Config) -> dict[str, Any]:

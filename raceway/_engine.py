@@ -102,11 +102,8 @@ class Engine:
 
     # ---------------------------------------------------------------- racing
 
-    @asynccontextmanager
-    async def stream(
-        self, messages: list[dict[str, Any]], model: str | None = None, **params: Any
-    ) -> AsyncIterator[Race]:
-        """Race for ``messages``; iterate the yielded race for the winner's chunks.
+    def stream(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> _RaceContext:
+        """Race for ``messages``: ``async with engine.stream(...) as race``, then iterate the race.
 
         ``model`` names a virtual model (``None``: the default one); other
         keyword parameters pass through to every provider, under the virtual
@@ -119,22 +116,14 @@ class Engine:
                 (``RaceTimeoutError`` when the deadline passed first).
             StreamInterruptedError: while iterating, when the winner broke off.
         """
-        plan = self._plan(model)
-        with _single_error():
-            async with trio.open_nursery() as nursery:
-                race = self._new_race(plan, messages, params, nursery)
-                try:
-                    yield race
-                finally:
-                    race.abandon()
-                    nursery.cancel_scope.cancel()
+        return _RaceContext(self, self._plan(model), messages, params)
 
     async def complete(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> RaceResult:
         """Race for ``messages`` and return the whole winning answer (see :meth:`stream`)."""
         async with self.stream(messages, model, **params) as race:
             async for _ in race:
                 pass
-            return race.result
+        return race.result
 
     def _new_race(self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery) -> Race:
         resolved = plan.model
@@ -255,7 +244,7 @@ class Engine:
 
     def models(self) -> list[ModelInfo]:
         """The virtual models callers may ask for (one implicit model in legacy mode)."""
-        names: list[str | None] = list(self.config.virtual_models) or [None]
+        names: list[str | None] = [*self.config.virtual_models] or [None]
         out = []
         for name in names:
             r = self.config.resolve(name)
@@ -314,6 +303,48 @@ class Engine:
             await self._http.aclose()
 
 
+class _RaceContext:
+    """``engine.stream()``'s context: the race's own nursery around the caller's block.
+
+    A class rather than ``@asynccontextmanager``: this is on every race's path.
+    """
+
+    __slots__ = ("_engine", "_messages", "_nursery", "_nursery_manager", "_params", "_plan", "_race")
+
+    def __init__(self, engine: Engine, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any]) -> None:
+        self._engine = engine
+        self._plan = plan
+        self._messages = messages
+        self._params = params
+        self._nursery_manager: Any = None
+        self._nursery: trio.Nursery | None = None
+        self._race: Race | None = None
+
+    async def __aenter__(self) -> Race:
+        self._nursery_manager = manager = trio.open_nursery()
+        self._nursery = nursery = await manager.__aenter__()
+        try:
+            self._race = self._engine._new_race(self._plan, self._messages, self._params, nursery)
+        except BaseException as exc:
+            await self._exit(type(exc), exc, exc.__traceback__)
+            raise
+        return self._race
+
+    async def __aexit__(self, etype: Any, exc: Any, tb: Any) -> bool:
+        if self._race is not None:
+            self._race.abandon()
+        return await self._exit(etype, exc, tb)
+
+    async def _exit(self, etype: Any, exc: Any, tb: Any) -> bool:
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        try:
+            return bool(await self._nursery_manager.__aexit__(etype, exc, tb))
+        except BaseExceptionGroup as group:
+            _raise_single(group)
+            raise
+
+
 @asynccontextmanager
 async def open_engine(
     config: Config | str | PathLike[str] | None = None, *, http_transport: Any = None
@@ -354,11 +385,14 @@ def _single_error() -> Iterator[None]:
     try:
         yield
     except BaseExceptionGroup as group:
-        if len(group.exceptions) != 1:
-            raise
+        _raise_single(group)
+        raise
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
+    """Re-raise a group of one (not itself a group) as its only exception."""
+    if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
         exc = group.exceptions[0]
-        if isinstance(exc, BaseExceptionGroup):
-            raise
         raise exc from exc.__cause__
 
 

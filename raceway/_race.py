@@ -40,7 +40,6 @@ context manager, which cancels whatever is left.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -52,6 +51,7 @@ from attrs import define, field
 from ._errors import (
     AllProvidersFailedError,
     ProviderError,
+    ProviderProtocolError,
     ProviderTimeoutError,
     RaceTimeoutError,
     RacewayError,
@@ -94,6 +94,7 @@ class _Attempt:
     provider: Provider
     request: Request
     scope: trio.CancelScope | None = None
+    timer: trio.CancelScope | None = None
     status: str = "not_started"  # running, then won/lost/failed/cancelled
     started: float | None = None
     first_token: float | None = None
@@ -101,7 +102,7 @@ class _Attempt:
     completed: bool = False
     closed: bool = False  # its final event was emitted
     parts: list[str] = field(factory=list)
-    buffer: list[Chunk] | None = field(factory=list)  # None once handed to the caller
+    buffer: list[Chunk | str] | None = field(factory=list)  # None once handed to the caller
     finish_reason: str | None = None
     usage: Usage | None = None
     error: BaseException | None = None
@@ -147,11 +148,12 @@ class Race:
         self._deadline = spec.deadline
         self._wake = trio.Event()
         self._wake_at = math.inf
+        self._wake_rel = math.inf
         self._winner: _Attempt | None = None
         self._decided_at: float | None = None
         self._failure: BaseException | None = None
-        self._receive: trio.MemoryReceiveChannel[Chunk] | None = None
-        self._send: trio.MemorySendChannel[Chunk] | None = None
+        self._receive: trio.MemoryReceiveChannel[Chunk | str] | None = None
+        self._send: trio.MemorySendChannel[Chunk | str] | None = None
         self._result: RaceResult | None = None
         self._finished = False
         self._caller_parts: list[str] = []
@@ -199,28 +201,48 @@ class Race:
         if w is None:  # finished without a winner: the failure was raised before
             raise StopAsyncIteration
         if w.buffer:
-            chunk = w.buffer.pop(0)
+            item = w.buffer.pop(0)
         elif self._receive is not None:
-            try:
-                chunk = await self._receive.receive()
-            except trio.EndOfChannel:
-                self._finish_stream()
-                raise StopAsyncIteration from None
+            # The winner's upstream must send its next chunk within idle_timeout_ms.
+            with trio.move_on_after(self._idle_timeout) as idle:
+                try:
+                    item = await self._receive.receive()
+                except trio.EndOfChannel:
+                    self._finish_stream()
+                    raise StopAsyncIteration from None
+            if idle.cancelled_caught:
+                self._winner_stalled(w)
+                self._finish_stream()  # raises StreamInterruptedError
         else:
             self._finish_stream()
             raise StopAsyncIteration
+        chunk = item if isinstance(item, Chunk) else Chunk(item)
         if chunk.text:
             self._caller_parts.append(chunk.text)
         return chunk
+
+    def _winner_stalled(self, w: _Attempt) -> None:
+        self._attempt_failed(
+            w,
+            ProviderTimeoutError(f"no next chunk within {self._idle_timeout * 1000:.0f} ms", w.provider.name),
+            self._now(),
+        )
+        assert w.scope is not None
+        w.scope.cancel()
 
     # ------------------------------------------------------------ the driver
 
     def _now(self) -> float:
         return trio.current_time() - self._t0
 
-    def _advance(self) -> None:
-        """Apply the strategy's decisions at this instant until it waits or decides."""
-        now = self._now()
+    def _advance(self, woke_at: float = 0.0) -> None:
+        """Apply the strategy's decisions at this instant until it waits or decides.
+
+        ``woke_at`` is the (relative) time the driver's timer was set for: once
+        it fired, ``now`` is at least that, even where ``t0 + until`` and
+        ``current_time() - t0`` differ in the last bit of a float.
+        """
+        now = max(self._now(), woke_at)
         strategy = self._strategy
         while self._winner is None and self._failure is None:
             decision = strategy.decide(now)
@@ -238,17 +260,17 @@ class Race:
                 elif not any(a.status == "running" and a.ended is None for a in self._attempts):
                     self._fail("every attempt failed", now, timeout=False)
                 else:
-                    wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)
-                    self._wake_at = self._t0 + wake_at
+                    self._wake_rel = self._deadline if until is None or until <= now else min(until, self._deadline)
+                    self._wake_at = self._t0 + self._wake_rel
                 return
 
     async def _drive(self) -> None:
         while self._winner is None and self._failure is None:
-            with trio.move_on_at(self._wake_at):
+            with trio.move_on_at(self._wake_at) as timer:
                 await self._wake.wait()
             if self._wake.is_set():
                 self._wake = trio.Event()
-            self._advance()
+            self._advance(self._wake_rel if timer.cancelled_caught else 0.0)
 
     def _start(self, i: int, now: float) -> None:
         if not 0 <= i < len(self._attempts):
@@ -288,7 +310,7 @@ class Race:
         self._decided_at = now
         w.status = "won"
         if w.ended is None:
-            self._send, self._receive = trio.open_memory_channel[Chunk](WINNER_BUFFER)
+            self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
         cancel_at = self._t0 + max(pick.cancel_losers_at, now)
         for a in self._attempts:
             if a is w:
@@ -340,39 +362,20 @@ class Race:
 
     async def _run_attempt(self, a: _Attempt) -> None:
         assert a.scope is not None and a.started is not None
-        t0 = self._t0
-        idle = self._idle_timeout
         failure: BaseException | None = None
         with a.scope:
-            first_deadline = t0 + a.started + self._ttft_timeout if self._ttft_timeout else math.inf
-            with trio.CancelScope(deadline=first_deadline) as timer:
-                try:
-                    async with contextlib.aclosing(a.provider.stream(a.request)) as chunks:  # type: ignore[type-var]
-                        async for chunk in chunks:
-                            if chunk.text:
-                                a.parts.append(chunk.text)
-                                if a.first_token is None:
-                                    self._first_token(a)
-                            if chunk.finish_reason is not None:
-                                a.finish_reason = chunk.finish_reason
-                            if chunk.usage is not None:
-                                a.usage = chunk.usage
-                            if self._winner is None:
-                                a.buffer.append(chunk)  # type: ignore[union-attr]
-                            elif self._winner is a and self._send is not None:
-                                timer.deadline = math.inf  # a slow caller is not an idle upstream
-                                await self._send.send(chunk)
-                            if a.first_token is not None:
-                                timer.deadline = trio.current_time() + idle
-                    a.completed = True
-                except Exception as exc:
-                    failure = exc
-            if timer.cancelled_caught and failure is None:
-                phase = "first token" if a.first_token is None else "next chunk"
-                limit = (self._ttft_timeout or 0.0) if a.first_token is None else idle
-                failure = ProviderTimeoutError(
-                    f"no {phase} within {limit * 1000:.0f} ms", a.provider.name
-                )
+            try:
+                if self._ttft_timeout is None:
+                    await self._pump(a)
+                else:
+                    with trio.move_on_at(self._t0 + a.started + self._ttft_timeout) as a.timer:
+                        await self._pump(a)
+                    if a.timer.cancelled_caught:
+                        failure = ProviderTimeoutError(
+                            f"no first token within {self._ttft_timeout * 1000:.0f} ms", a.provider.name
+                        )
+            except Exception as exc:
+                failure = exc
         now = self._now()
         if a.scope.cancel_called and not a.completed:
             self._close_attempt(a, now, cancelled=True)
@@ -383,9 +386,45 @@ class Race:
         if a is self._winner and self._send is not None:
             self._send.close()
 
+    async def _pump(self, a: _Attempt) -> None:
+        """Read one attempt's stream: buffer before the decision, feed the caller after."""
+        chunks = a.provider.stream(a.request)
+        try:
+            async for item in chunks:
+                # Providers may yield plain text as a shorthand for Chunk(text).
+                if isinstance(item, str):
+                    text = item
+                elif isinstance(item, Chunk):
+                    text = item.text
+                    if item.finish_reason is not None:
+                        a.finish_reason = item.finish_reason
+                    if item.usage is not None:
+                        a.usage = item.usage
+                else:
+                    raise ProviderProtocolError(
+                        f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
+                        a.provider.name,
+                    )
+                if text:
+                    a.parts.append(text)
+                    if a.first_token is None:
+                        self._first_token(a)
+                if self._winner is None:
+                    a.buffer.append(item)  # type: ignore[union-attr]
+                elif self._winner is a and self._send is not None:
+                    await self._send.send(item)
+        finally:
+            # Closing the iterator is what closes a loser's HTTP response.
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        a.completed = True
+
     def _first_token(self, a: _Attempt) -> None:
         now = self._now()
         a.first_token = now
+        if a.timer is not None:
+            a.timer.deadline = math.inf  # ttft_timeout_ms is met; idle time is the caller's watch
         if self._winner is None and self._failure is None:
             self._strategy.observe(FirstToken(a.index, now))
             self._wake.set()

@@ -277,16 +277,23 @@ class FirstWins(Strategy):
     name = "first_wins"
 
     def decide(self, now: float) -> Decision:
-        wins = self.successes()
-        if wins:
-            first = wins[0]
-            t = self.success_time(first)
-            assert t is not None
-            return Pick(first, cancel_losers_at=t + self.spec.grace)
-        waiting = self.not_started()
-        if waiting:
-            return Start(waiting[0])
-        if not self.any_pending():
+        # One pass (this runs several times per race, on the hot path).
+        best, best_t, unstarted, pending = -1, math.inf, -1, False
+        for i, a in enumerate(self.attempts):
+            if a.started is None:
+                if unstarted < 0:
+                    unstarted = i
+            elif a.failed is None:
+                t = a.first_token
+                if t is None:
+                    pending = pending or a.completed is None
+                elif t < best_t:
+                    best, best_t = i, t
+        if best >= 0:
+            return Pick(best, cancel_losers_at=best_t + self.spec.grace)
+        if unstarted >= 0:
+            return Start(unstarted)
+        if not pending:
             return GiveUp("every attempt failed")
         return Wait(self.spec.deadline)
 

@@ -88,6 +88,8 @@ class _Record:
     latency_mean: float | None = None
     output_chars: int = 0
     last_seen: float | None = None
+    sorted_ttft: list[float] | None = None  # cache for ttft_percentile
+    unsorted_since: int = 0  # samples added since the cache was made
 
 
 def _ewma(old: float | None, sample: float) -> float:
@@ -123,6 +125,7 @@ class Tracker:
             r.last_seen = now
             r.output_chars += a.output_chars
             if a.ttft_ms is not None:
+                r.unsorted_since += 1
                 r.answered += 1
                 r.ttft.append(a.ttft_ms)
                 r.ttft_mean = _ewma(r.ttft_mean, a.ttft_ms)
@@ -158,7 +161,15 @@ class Tracker:
     def ttft_percentile(self, label: str, q: float) -> float | None:
         """The ``q`` quantile of recent TTFTs of ``label`` in ms, if any were seen."""
         r = self._records.get(label)
-        return None if r is None else percentile(r.ttft, q)
+        if r is None or not r.ttft:
+            return None
+        # Re-sort once a twentieth of the window is new: a hedge delay need
+        # not follow every sample, and sorting per race is the hot path.
+        if r.sorted_ttft is None or r.unsorted_since * 20 >= len(r.ttft):
+            r.sorted_ttft = sorted(r.ttft)
+            r.unsorted_since = 0
+        ordered = r.sorted_ttft
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
     def snapshot(self) -> dict[str, ProviderStats]:
         """Every ``provider/model``'s statistics now."""

@@ -77,13 +77,14 @@ class Provider(abc.ABC):
         """Stream the answer to ``request`` as chunks.
 
         Usually an async generator. It is closed with ``aclose()`` when the
-        race no longer needs it (won elsewhere, cancelled, failed).
+        race no longer needs it (won elsewhere, cancelled, failed). A plain
+        ``str`` item is accepted as shorthand for ``Chunk(text)``.
         """
 
-    async def health_check(self) -> None:  # noqa: B027 (a deliberate no-op default)
+    async def health_check(self) -> None:  # noqa: B027 - optional hook, healthy by default
         """Check cheaply that the provider answers; raise ``ProviderError`` if not."""
 
-    async def aclose(self) -> None:  # noqa: B027 (a deliberate no-op default)
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the provider holds beyond one request."""
 
     def __repr__(self) -> str:

@@ -30,14 +30,15 @@ class PythonProvider(Provider):
         else:
             self.function = definition
 
-    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+    def stream(self, request: Request) -> AsyncIterator[Chunk]:
         produced = self.function(request)
         if inspect.isawaitable(produced):
-            text = await produced
-            yield text if isinstance(text, Chunk) else Chunk(str(text))
-            return
-        try:
-            async for item in produced:
-                yield item if isinstance(item, Chunk) else Chunk(str(item))
-        finally:
-            await produced.aclose()
+            return _one_chunk(produced)
+        # The user's generator is handed to the race driver as it is: the
+        # driver takes ``str`` items as text chunks, so no wrapper is needed.
+        return produced  # type: ignore[no-any-return]
+
+
+async def _one_chunk(answer: Any) -> AsyncIterator[Chunk]:
+    text = await answer
+    yield text if isinstance(text, Chunk) else Chunk(str(text))

@@ -63,11 +63,7 @@ class SimProvider(Provider):
             yield Chunk(word)
         reason = "length" if len(words) < len(self._words) else "stop"
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.messages)
-        yield Chunk(
-            "",
-            finish_reason=reason,
-            usage=Usage(input_tokens=prompt_tokens, output_tokens=len(words)),
-        )
+        yield Chunk("", finish_reason=reason, usage=Usage(input_tokens=prompt_tokens, output_tokens=len(words)))
 
     def _draw_error(self) -> Exception:
         roll = self._rng.random()
@@ -76,6 +72,4 @@ class SimProvider(Provider):
             return ProviderHTTPError(f"simulated upstream error: HTTP {status}", status, self.name)
         if roll < 0.85:
             return ProviderConnectionError("simulated connection reset by peer", self.name)
-        return RateLimitedError(
-            "simulated rate limit: HTTP 429", retry_after=1.0, provider=self.name
-        )
+        return RateLimitedError("simulated rate limit: HTTP 429", retry_after=1.0, provider=self.name)
