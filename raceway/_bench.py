@@ -35,7 +35,15 @@ import trio
 import trio.testing
 from attrs import define, field, frozen
 
-from ._config import Config, HedgeConfig, MonitorConfig, ProviderRef, PythonProvider, SimProvider, VirtualModel
+from ._config import (
+    Config,
+    HedgeConfig,
+    MonitorConfig,
+    ProviderRef,
+    PythonProvider,
+    SimProvider,
+    VirtualModel,
+)
 from ._engine import open_engine
 from ._errors import AllProvidersFailedError, StreamInterruptedError
 from ._providers import Request
