@@ -49,6 +49,8 @@ log = logging.getLogger("raceway")
 AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
 #: ...or, before any TTFT was seen, this many seconds.
 AUTO_HEDGE_FALLBACK_S = 1.0
+#: How long closing providers and the HTTP client may take when the engine exits.
+ENGINE_CLOSE_TIMEOUT_S = 5.0
 #: How long ``health_check`` waits for each provider.
 HEALTH_TIMEOUT_S = 10.0
 
@@ -217,6 +219,15 @@ class Engine:
         if provider is None:
             provider = self._providers[p.name] = build_provider(p.name, p.definition, self._context)
         return provider
+
+    def uses_http(self) -> bool:
+        """Whether any provider the virtual models race speaks HTTP."""
+        models: list[str | None] = [*self.config.virtual_models] or [None]
+        return any(
+            p.definition.type in ("openai", "anthropic")
+            for m in models
+            for p in self.config.resolve(m).participants
+        )
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -389,11 +400,15 @@ async def open_engine(
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
+            if engine.uses_http():
+                # Building the client loads TLS certificates (60-300 ms): do it
+                # now, off the event loop, not inside the first race.
+                await trio.to_thread.run_sync(engine._http_client)
             try:
                 yield engine
             finally:
                 nursery.cancel_scope.cancel()
-                with trio.CancelScope(shield=True):
+                with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):
                     await engine._aclose()
 
 

@@ -351,6 +351,15 @@ class Race:
                 errors[f"{a.provider.name}/{a.request.model}#{a.index}"] = a.error
         if timeout:
             message = f"no provider answered within {self._deadline * 1000:.0f} ms"
+            # Say why the attempts that failed before the deadline failed (a
+            # missing key, a 401 naming its variable): that is what to fix.
+            reasons = "; ".join(
+                f"{label.rpartition('#')[0]}: {e}"
+                for label, e in errors.items()
+                if not str(e).startswith("no answer before the race deadline")
+            )
+            if reasons:
+                message = f"{message} ({reasons})"
             exc: AllProvidersFailedError = RaceTimeoutError(message, errors)
         else:
             detail = "; ".join(f"{label.rpartition('#')[0]}: {e}" for label, e in errors.items())

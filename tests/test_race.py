@@ -491,3 +491,15 @@ async def test_many_random_races_on_the_virtual_clock_never_spin(autojump_clock:
                         await engine.complete(MSG, model)
                     except raceway.AllProvidersFailedError:
                         pass
+
+
+async def test_a_timeout_says_why_the_failed_attempts_failed(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(fail_at=0.010, error=raceway.MissingAPIKeyError("A_KEY"))
+    SCRIPTS["b"] = Script(hang=True)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], timeout_ms=300)) as engine:
+        with pytest.raises(raceway.RaceTimeoutError) as info:
+            await engine.complete(MSG, "v")
+    message = str(info.value)
+    assert message.startswith("no provider answered within 300 ms")
+    assert "a/a-m: API key missing: set the environment variable A_KEY" in message
+    assert "b/b-m" not in message
