@@ -359,8 +359,10 @@ class Record:
         }
 
     def score(self, now: float) -> float:
-        p = self.parts(now)
-        raw = W_RELIABILITY * p["reliability"] + W_WIN_RATE * p["win_rate"] + W_SPEED * p["speed"]
+        # parts() without the dict: this runs for every participant of every race.
+        raw = W_RELIABILITY * self.reliability + W_WIN_RATE * self.win_rate + W_SPEED * self.speed
+        if self.updated is not None and now > self.updated:
+            raw = NEUTRAL + (raw - NEUTRAL) * _decay(now - self.updated)  # the weights sum to 1
         return min(1.0, max(0.0, raw))
 
     def ttft_sorted(self) -> list[float]:
