@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import platform
 import re
 import statistics
 import subprocess
@@ -45,6 +43,7 @@ import trio
 import yaml
 
 import raceway
+from benchmarks import _common
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_UPSTREAM = ROOT / "tests" / "fake_upstream.py"
@@ -67,17 +66,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    m = _common.machine()
     return (
-        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, trio {trio.__version__}, httpx {httpx.__version__}"
+        f"{m['platform']}, {m['cpu']}, {m['cores']} CPUs, "
+        f"Python {m['python']}, trio {trio.__version__}, httpx {httpx.__version__}"
     )
 
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -102,7 +103,7 @@ class _Attempt:
     completed: bool = False
     closed: bool = False  # its final event was emitted
     parts: list[str] = field(factory=list)
-    buffer: list[Chunk | str] | None = field(factory=list)  # None once handed to the caller
+    buffer: deque[Chunk | str] | None = field(factory=deque)  # None once handed to the caller
     finish_reason: str | None = None
     usage: Usage | None = None
     error: BaseException | None = None
@@ -203,7 +204,7 @@ class Race:
         if w is None:  # finished without a winner: the failure was raised before
             raise StopAsyncIteration
         if w.buffer:
-            item = w.buffer.pop(0)
+            item = w.buffer.popleft()
         elif self._receive is not None:
             # The winner's upstream must send its next chunk within idle_timeout_ms.
             with trio.move_on_after(self._idle_timeout) as idle:

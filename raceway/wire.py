@@ -62,6 +62,7 @@ from ._events import (
     AttemptFailed,
     AttemptFirstToken,
     AttemptStarted,
+    Event,
     ProviderCooldown,
     ProviderRecovered,
     RaceDecided,
@@ -148,21 +149,7 @@ class Dropped:
     count: int
 
 
-Message: TypeAlias = (
-    Hello
-    | Snapshot
-    | Dropped
-    | RaceStarted
-    | AttemptStarted
-    | AttemptFirstToken
-    | AttemptFailed
-    | AttemptCancelled
-    | RaceDecided
-    | RaceFinished
-    | ProviderCooldown
-    | ProviderRecovered
-    | StatsSnapshot
-)
+Message: TypeAlias = Hello | Snapshot | Dropped | Event
 
 MESSAGE_TYPES: dict[str, type[Any]] = {"hello": Hello, "snapshot": Snapshot, "dropped": Dropped, **EVENT_TYPES}
 
