@@ -41,10 +41,16 @@ from ._events import AttemptCancelled as AttemptCancelled
 from ._events import AttemptFailed as AttemptFailed
 from ._events import AttemptFirstToken as AttemptFirstToken
 from ._events import AttemptStarted as AttemptStarted
+from ._events import ProviderCooldown as ProviderCooldown
+from ._events import ProviderRecovered as ProviderRecovered
 from ._events import RaceDecided as RaceDecided
 from ._events import RaceFinished as RaceFinished
 from ._events import RaceStarted as RaceStarted
 from ._events import StatsSnapshot as StatsSnapshot
+from ._metrics import SeedMetrics as SeedMetrics
+from ._metrics import seed_metrics as seed_metrics
+from ._monitor import serve_monitor as serve_monitor
+from ._persist import default_performance_path as default_performance_path
 from ._providers import Chunk as Chunk
 from ._providers import Provider as Provider
 from ._providers import Request as Request

@@ -32,6 +32,7 @@ from ._errors import (
     StreamInterruptedError,
 )
 from ._result import RaceResult
+from ._services import sigterm_cancels
 
 EXIT_OK, EXIT_RACE_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -122,6 +123,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("yaml", "toml"), default="yaml")
     s.set_defaults(func=cmd_config_show)
     cfg.set_defaults(func=lambda a: _usage(cfg))
+
+    bench = sub.add_parser("bench", help="compare strategies on the embedded profiles or your config")
+    _config_arg(bench)
+    bench.add_argument("-m", "--model", help="whose providers to compare (default: the default virtual model)")
+    bench.add_argument("--requests", type=int, default=0, help="requests per strategy (default 2000 planned, 20 live)")
+    bench.add_argument("--seed", type=int, default=1, help="seed of the planned draws (default 1)")
+    bench.add_argument("--concurrency", type=int, default=2, help="live mode: races in flight at once")
+    bench.add_argument("--out", help="results folder (default ./raceway-bench-<time>)")
+    bench.add_argument("--no-sweep", action="store_true", help="skip the hedge delay sweep")
+    bench.add_argument("--yes", action="store_true", help="live mode: do not ask before sending requests")
+    bench.set_defaults(func=cmd_bench)
+
+    stats = sub.add_parser("stats", help="print the performance file as a table")
+    _config_arg(stats)
+    stats.set_defaults(func=cmd_stats)
     return p
 
 
@@ -276,7 +292,9 @@ def _stop_child(process: Any, grace_s: float = 5.0) -> None:
 
 
 async def _demo_headless(config: Config, races: int, concurrency: int) -> None:
-    async with open_engine(config) as engine:
+    async with sigterm_cancels(), open_engine(config) as engine:
+        if engine.monitor_socket is not None:  # so users can attach (issue 4)
+            print(f"monitor: {engine.monitor_socket}", file=sys.stderr, flush=True)
         models = [m.id for m in engine.models()]
         counter = iter(range(1, races + 1) if races else _forever())
 
@@ -368,6 +386,87 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         sys.stdout.write(tomli_w.dumps(data))
     else:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import platform
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import _bench
+
+    config = _load(args)
+    profiles = _bench.sim_profiles(config, args.model)
+    if args.requests < 0 or args.concurrency < 1:
+        raise UsageError("--requests must be positive and --concurrency at least 1")
+    if profiles is not None:
+        requests = args.requests or 2000
+        variants = len(_bench.DEFAULT_VARIANTS) + (0 if args.no_sweep else len(_bench.HEDGE_DELAYS_MS))
+        total = requests * (variants + len(profiles))
+        what = f"{requests} planned requests per strategy on the virtual clock (simulated providers, no network)"
+    else:
+        requests = args.requests or 20
+        n = len(config.resolve(args.model).participants)
+        total = requests * (len(_bench.DEFAULT_VARIANTS) + n)
+        sends = _bench.live_request_count(n, requests)
+        what = f"up to {sends} requests to real providers ({requests} per strategy); they may cost money"
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"this sends {what}; pass --yes to confirm")
+            answer = input(f"raceway bench will send {what}. Go on? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                _err("nothing sent")
+                return EXIT_OK
+    _err(f"bench: {what}")
+    with Progress(
+        TextColumn("[bold]racing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=None, transient=True,
+    ) as bar:
+        task = bar.add_task("races", total=total)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        if profiles is not None:
+            report = _bench.compare_planned(
+                profiles, requests=requests, seed=args.seed, hedge_sweep=not args.no_sweep, progress=advance
+            )
+        else:
+            report = _bench.compare_live(
+                config, args.model, requests=requests, concurrency=args.concurrency, progress=advance
+            )
+    out = Path(args.out or f"raceway-bench-{time.strftime('%Y%m%d-%H%M%S')}")
+    machine = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count(),
+               "command": "raceway " + " ".join(sys.argv[1:])}
+    written = _bench.write_report(report, out, machine)
+    print(_bench.markdown(report))
+    print(_bench.terminal_cdf(report))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ stats
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from ._persist import UnreadableFile, performance_path, stats_from_file, stats_table
+
+    path = performance_path(_load(args).performance_file)
+    if path is None:
+        print("performance_file is off in this configuration")
+    elif not path.exists():
+        print(f"no statistics yet ({path} does not exist)")
+    else:
+        try:
+            stats = stats_from_file(path)
+        except (UnreadableFile, OSError) as exc:
+            raise RacewayError(f"{path} is unreadable: {exc}") from None
+        print(f"{path}\n{stats_table(stats)}")
     return EXIT_OK
 
 

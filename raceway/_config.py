@@ -50,10 +50,11 @@ DEFAULT_ANTHROPIC_MAX_TOKENS = 4096
 class HedgeConfig:
     """When ``hedged`` starts its next attempt, and how much extra load it may add.
 
-    ``delay_ms`` is a number of milliseconds or ``"auto"`` (the running
-    provider's observed p95 TTFT); ``max_extra_load`` caps hedge attempts as a
-    fraction of races (0.1: at most one extra request per ten races, plus a
-    small reserve).
+    ``delay_ms`` is a number of milliseconds or ``"auto"``: the running
+    provider's observed TTFT at the ``1 - max_extra_load`` quantile (p90 for
+    0.1; kept between p75 and p99), so about the budget's share of races
+    hedge. ``max_extra_load`` caps hedge attempts as a fraction of races (0.1:
+    at most one extra request per ten races, plus a small reserve).
     """
 
     delay_ms: int | Literal["auto"] = "auto"

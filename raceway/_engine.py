@@ -14,8 +14,10 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import trio
 from attrs import frozen
@@ -33,16 +35,22 @@ from ._errors import ProviderError
 from ._events import RaceFinished
 from ._providers import Provider, ProviderContext, Request, build_provider
 from ._race import Race
-from ._result import RaceResult
+from ._result import AttemptRecord, RaceResult
+from ._services import start_services
 from ._strategies import BUILTIN, Contender, HedgeBudget, RaceSpec, StrategyFactory
 from ._tracker import ProviderStats, Tracker
 
 log = logging.getLogger("raceway")
 
-#: ``hedge.delay_ms: auto`` uses this percentile of the provider's recent TTFTs...
-AUTO_HEDGE_QUANTILE = 0.95
+#: ``hedge.delay_ms: auto`` waits for the ``1 - max_extra_load`` quantile of the
+#: running provider's recent TTFTs — so about ``max_extra_load`` of races
+#: hedge, spending the budget where the tail starts — kept within these bounds
+#: (p75 .. p99: always "a high percentile")...
+AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
 #: ...or, before any TTFT was seen, this many seconds.
 AUTO_HEDGE_FALLBACK_S = 1.0
+#: How long closing providers and the HTTP client may take when the engine exits.
+ENGINE_CLOSE_TIMEOUT_S = 5.0
 #: How long ``health_check`` waits for each provider.
 HEALTH_TIMEOUT_S = 10.0
 
@@ -99,6 +107,9 @@ class Engine:
         self.tracker = Tracker()
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
+        # Set by open_engine when the services run (issue 4, _services.py).
+        self.performance_path: Path | None = None
+        self.monitor_socket: Path | None = None
 
     # ---------------------------------------------------------------- racing
 
@@ -128,19 +139,29 @@ class Engine:
     def _new_race(self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery) -> Race:
         resolved = plan.model
         tracker = self.tracker
-        contenders = []
+        contenders: list[Contender] = []
         attempts = []
         hedge_delay = resolved.hedge.delay_ms
+        lo, hi = AUTO_HEDGE_QUANTILE_RANGE
+        hedge_quantile = min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load))
+        self._race_count += 1
+        race_id = f"{self._race_prefix}-{self._race_count}"
+        # Cooldowns (issue 4): None when all may race; benched ones are listed as not_started.
+        admitted = tracker.admit([p.label for p in resolved.participants], race_id)
+        benched: list[AttemptRecord] = []
         for i, (p, provider) in enumerate(zip(resolved.participants, plan.providers, strict=True)):
             label = p.label
+            if admitted is not None and not admitted[i]:
+                benched.append(tracker.benched(p.name, p.model))
+                continue
             if hedge_delay == "auto":
-                p95 = tracker.ttft_percentile(label, AUTO_HEDGE_QUANTILE)
-                delay = AUTO_HEDGE_FALLBACK_S if p95 is None else p95 / 1000
+                observed = tracker.ttft_percentile(label, hedge_quantile)
+                delay = AUTO_HEDGE_FALLBACK_S if observed is None else observed / 1000
             else:
                 delay = hedge_delay / 1000
             contenders.append(
                 Contender(
-                    index=i,
+                    index=len(contenders),
                     provider=p.name,
                     model=p.model,
                     priority=p.priority,
@@ -159,9 +180,8 @@ class Engine:
             budget=plan.budget,
             scorer=plan.scorer,
         )
-        self._race_count += 1
         return Race(
-            race_id=f"{self._race_prefix}-{self._race_count}",
+            race_id=race_id,
             nursery=nursery,
             strategy=plan.factory(spec),
             spec=spec,
@@ -173,6 +193,7 @@ class Engine:
             idle_timeout=resolved.idle_timeout_ms / 1000,
             emit=self._emit if self._listeners else None,
             on_finished=self._race_finished,
+            benched=tuple(attrs.evolve(b, index=len(attempts) + k) for k, b in enumerate(benched)),
         )
 
     def _plan(self, model: str | None) -> _Plan:
@@ -198,6 +219,15 @@ class Engine:
         if provider is None:
             provider = self._providers[p.name] = build_provider(p.name, p.definition, self._context)
         return provider
+
+    def uses_http(self) -> bool:
+        """Whether any provider the virtual models race speaks HTTP."""
+        models: list[str | None] = [*self.config.virtual_models] or [None]
+        return any(
+            p.definition.type in ("openai", "anthropic")
+            for m in models
+            for p in self.config.resolve(m).participants
+        )
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -236,9 +266,11 @@ class Engine:
                 log.exception("raceway: an event listener failed; it stays subscribed")
 
     def _race_finished(self, event: RaceFinished) -> None:
-        self.tracker.record(event)
+        cooldown_events = self.tracker.record(event)
         if self._listeners:
             self._emit(event)
+            for news in cooldown_events:
+                self._emit(news)
 
     # ---------------------------------------------------------------- queries
 
@@ -367,11 +399,16 @@ async def open_engine(
     with _single_error():
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport)
+            await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
+            if engine.uses_http():
+                # Building the client loads TLS certificates (60-300 ms): do it
+                # now, off the event loop, not inside the first race.
+                await trio.to_thread.run_sync(engine._http_client)
             try:
                 yield engine
             finally:
                 nursery.cancel_scope.cancel()
-                with trio.CancelScope(shield=True):
+                with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):
                     await engine._aclose()
 
 

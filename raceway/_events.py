@@ -7,6 +7,11 @@ later stopped emits ``attempt_first_token`` then ``attempt_cancelled``);
 ``race_decided`` when a winner is chosen; ``race_finished`` last, always,
 with every attempt's record. Each fact is emitted exactly once.
 
+Outside any one race's sequence, the engine emits ``provider_cooldown`` when
+a ``provider/model`` starts sitting out races and ``provider_recovered`` when
+it answers again (both right after the ``race_finished`` that caused them),
+and the monitor emits a periodic ``stats``.
+
 ``ts`` is wall-clock time (seconds since the epoch); ``elapsed_ms`` is the
 race's own clock (trio's, so exact under a virtual clock). ``type`` is the
 wire name. Encoding for the socket lives in ``raceway.wire``.
@@ -115,6 +120,38 @@ class RaceFinished:
 
 
 @frozen(kw_only=True, slots=True)
+class ProviderCooldown:
+    """A ``provider/model`` sits out races until ``until`` (wall clock).
+
+    ``reason`` is ``failures`` (``failures`` consecutive failed attempts) or
+    ``rate_limited`` (a 429 with a retry-after). ``race_id`` names the race
+    whose result tripped it. After ``until`` the next race takes it on trial:
+    an answer emits :class:`ProviderRecovered`; a failure, a longer cooldown.
+    """
+
+    type: ClassVar[str] = "provider_cooldown"
+    ts: float
+    race_id: str
+    provider: str
+    model: str
+    until: float
+    seconds: float
+    reason: str
+    failures: int = 0
+
+
+@frozen(kw_only=True, slots=True)
+class ProviderRecovered:
+    """A ``provider/model`` that was cooling down answered again and races as usual."""
+
+    type: ClassVar[str] = "provider_recovered"
+    ts: float
+    race_id: str
+    provider: str
+    model: str
+
+
+@frozen(kw_only=True, slots=True)
 class StatsSnapshot:
     """Periodic per-provider statistics (``stats`` on the wire)."""
 
@@ -131,6 +168,8 @@ Event: TypeAlias = (
     | AttemptCancelled
     | RaceDecided
     | RaceFinished
+    | ProviderCooldown
+    | ProviderRecovered
     | StatsSnapshot
 )
 
@@ -144,6 +183,8 @@ EVENT_TYPES: dict[str, type[Any]] = {
         AttemptCancelled,
         RaceDecided,
         RaceFinished,
+        ProviderCooldown,
+        ProviderRecovered,
         StatsSnapshot,
     )
 }

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -102,7 +103,7 @@ class _Attempt:
     completed: bool = False
     closed: bool = False  # its final event was emitted
     parts: list[str] = field(factory=list)
-    buffer: list[Chunk | str] | None = field(factory=list)  # None once handed to the caller
+    buffer: deque[Chunk | str] | None = field(factory=deque)  # None once handed to the caller
     finish_reason: str | None = None
     usage: Usage | None = None
     error: BaseException | None = None
@@ -131,6 +132,7 @@ class Race:
         idle_timeout: float,
         emit: Callable[[Any], None] | None,
         on_finished: Callable[[RaceFinished], None],
+        benched: tuple[AttemptRecord, ...] = (),
     ) -> None:
         self.race_id = race_id
         self._nursery = nursery
@@ -144,10 +146,12 @@ class Race:
         self._idle_timeout = idle_timeout
         self._emit = emit
         self._on_finished = on_finished
+        self._benched = benched  # cooling-down participants that sit this race out (issue 4)
         self._t0 = trio.current_time()
         self._deadline = spec.deadline
         self._wake = trio.Event()
         self._wake_at = math.inf
+        self._wake_rel = math.inf
         self._winner: _Attempt | None = None
         self._decided_at: float | None = None
         self._failure: BaseException | None = None
@@ -200,7 +204,7 @@ class Race:
         if w is None:  # finished without a winner: the failure was raised before
             raise StopAsyncIteration
         if w.buffer:
-            item = w.buffer.pop(0)
+            item = w.buffer.popleft()
         elif self._receive is not None:
             # The winner's upstream must send its next chunk within idle_timeout_ms.
             with trio.move_on_after(self._idle_timeout) as idle:
@@ -234,9 +238,14 @@ class Race:
     def _now(self) -> float:
         return trio.current_time() - self._t0
 
-    def _advance(self) -> None:
-        """Apply the strategy's decisions at this instant until it waits or decides."""
-        now = self._now()
+    def _advance(self, woke_at: float = 0.0) -> None:
+        """Apply the strategy's decisions at this instant until it waits or decides.
+
+        ``woke_at`` is the (relative) time the driver's timer was set for: once
+        it fired, ``now`` is at least that, even where ``t0 + until`` and
+        ``current_time() - t0`` differ in the last bit of a float.
+        """
+        now = max(self._now(), woke_at)
         strategy = self._strategy
         while self._winner is None and self._failure is None:
             decision = strategy.decide(now)
@@ -254,17 +263,17 @@ class Race:
                 elif not any(a.status == "running" and a.ended is None for a in self._attempts):
                     self._fail("every attempt failed", now, timeout=False)
                 else:
-                    wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)
-                    self._wake_at = self._t0 + wake_at
+                    self._wake_rel = self._deadline if until is None or until <= now else min(until, self._deadline)
+                    self._wake_at = self._t0 + self._wake_rel
                 return
 
     async def _drive(self) -> None:
         while self._winner is None and self._failure is None:
-            with trio.move_on_at(self._wake_at):
+            with trio.move_on_at(self._wake_at) as timer:
                 await self._wake.wait()
             if self._wake.is_set():
                 self._wake = trio.Event()
-            self._advance()
+            self._advance(self._wake_rel if timer.cancelled_caught else 0.0)
 
     def _start(self, i: int, now: float) -> None:
         if not 0 <= i < len(self._attempts):
@@ -343,6 +352,15 @@ class Race:
                 errors[f"{a.provider.name}/{a.request.model}#{a.index}"] = a.error
         if timeout:
             message = f"no provider answered within {self._deadline * 1000:.0f} ms"
+            # Say why the attempts that failed before the deadline failed (a
+            # missing key, a 401 naming its variable): that is what to fix.
+            reasons = "; ".join(
+                f"{label.rpartition('#')[0]}: {e}"
+                for label, e in errors.items()
+                if not str(e).startswith("no answer before the race deadline")
+            )
+            if reasons:
+                message = f"{message} ({reasons})"
             exc: AllProvidersFailedError = RaceTimeoutError(message, errors)
         else:
             detail = "; ".join(f"{label.rpartition('#')[0]}: {e}" for label, e in errors.items())
@@ -573,7 +591,7 @@ class Race:
                     output_chars=sum(map(len, a.parts)),
                 )
             )
-        return tuple(out)
+        return (*out, *self._benched)
 
     def _report_finished(
         self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None

@@ -7,17 +7,42 @@ imports nothing else from raceway). A session reads:
 1. ``hello`` — ``{"type": "hello", "protocol": 1, "engine_version": ...,
    "pid": ..., "virtual_models": [...]}`` (never a secret);
 2. ``snapshot`` — per-provider ``stats`` and the ``races`` finished recently
-   (``race_finished`` bodies, oldest first);
+   (``race_finished`` bodies, oldest first, at most the last 200);
 3. live events — ``race_started``, ``attempt_started``,
    ``attempt_first_token``, ``attempt_failed``, ``attempt_cancelled``,
-   ``race_decided``, ``race_finished``, periodic ``stats`` — and ``dropped``
-   (``{"type": "dropped", "count": N}``) when this client fell behind and
-   ``N`` events were skipped for it.
+   ``race_decided``, ``race_finished``, ``provider_cooldown``,
+   ``provider_recovered``, ``stats`` (every second while a client is
+   attached) — and ``dropped`` (``{"type": "dropped", "count": N}``) when
+   this client fell behind and ``N`` events were skipped for it (sent where
+   the gap is, once the client has caught up).
 
 Every message has ``type`` and ``ts`` (wall clock, seconds since the epoch);
 race events carry ``race_id`` and ``elapsed_ms`` (since the race began).
 Readers must ignore keys they do not know, so the format can grow within
-protocol 1.
+protocol 1, and must accept long lines: a ``snapshot`` with 200 races is a
+few hundred kilobytes (asyncio's ``open_unix_connection`` needs
+``limit=MAX_LINE_BYTES``). What a client sends is ignored.
+
+Statistics (``snapshot.stats`` and ``stats.providers``) map
+``"provider/model"`` to an object with these keys (times in ms, ``null``
+until known): ``provider``, ``model``, ``races``, ``wins``, ``losses``,
+``cancellations``, ``answered``, ``failures`` (``{kind: count}``),
+``failure_count``, ``win_rate``, ``ttft_p50_ms``, ``ttft_p95_ms``,
+``ttft_mean_ms``, ``latency_p50_ms``, ``latency_p95_ms``,
+``latency_mean_ms``, ``output_chars``, ``input_tokens``, ``output_tokens``,
+``score`` (0..1, 0.5 neutral), ``score_parts`` (``reliability``,
+``win_rate``, ``speed``), ``last_seen`` (epoch s), ``cooldown_until``
+(epoch s; in the future: cooling down; past: awaiting a trial race;
+``null``: racing as usual), ``cooldown_reason`` (``failures`` or
+``rate_limited``), ``consecutive_failures``.
+
+Cooldowns: ``provider_cooldown`` (``provider``, ``model``, ``race_id`` of
+the race that tripped it, ``until``, ``seconds``, ``reason``, ``failures``)
+when a provider starts sitting races out; ``provider_recovered``
+(``provider``, ``model``, ``race_id``) when it answers again. A race lists a
+benched participant in ``race_finished.attempts`` with status
+``not_started`` and ``error_kind`` ``cooldown`` (it is not among
+``race_started.participants``).
 """
 
 from __future__ import annotations
@@ -37,6 +62,9 @@ from ._events import (
     AttemptFailed,
     AttemptFirstToken,
     AttemptStarted,
+    Event,
+    ProviderCooldown,
+    ProviderRecovered,
     RaceDecided,
     RaceFinished,
     RaceStarted,
@@ -45,9 +73,12 @@ from ._events import (
 from ._result import AttemptRecord
 
 PROTOCOL = 1
-#: Engines name their sockets ``raceway-<pid>.sock`` inside :func:`default_monitor_dir`.
+#: Engines name their sockets ``raceway-<pid>.sock`` inside :func:`default_monitor_dir`
+#: (``raceway-<pid>-<n>.sock`` for a second engine in the same process).
 SOCKET_PREFIX = "raceway-"
 SOCKET_SUFFIX = ".sock"
+#: The longest line a reader should accept (a full ``snapshot`` stays far below it).
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 def default_monitor_dir() -> Path:
@@ -118,19 +149,7 @@ class Dropped:
     count: int
 
 
-Message: TypeAlias = (
-    Hello
-    | Snapshot
-    | Dropped
-    | RaceStarted
-    | AttemptStarted
-    | AttemptFirstToken
-    | AttemptFailed
-    | AttemptCancelled
-    | RaceDecided
-    | RaceFinished
-    | StatsSnapshot
-)
+Message: TypeAlias = Hello | Snapshot | Dropped | Event
 
 MESSAGE_TYPES: dict[str, type[Any]] = {"hello": Hello, "snapshot": Snapshot, "dropped": Dropped, **EVENT_TYPES}
 
@@ -176,6 +195,7 @@ def decode(line: bytes | str) -> Any:
 
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "MESSAGE_TYPES",
     "PROTOCOL",
     "AttemptCancelled",
@@ -186,6 +206,8 @@ __all__ = [
     "Dropped",
     "Hello",
     "Message",
+    "ProviderCooldown",
+    "ProviderRecovered",
     "RaceDecided",
     "RaceFinished",
     "RaceStarted",

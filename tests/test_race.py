@@ -463,3 +463,43 @@ async def test_health_check_passes_when_one_provider_is_healthy(autojump_clock: 
     async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
         report = await engine.health_check()
     assert report.ok and report.providers == {"a": None, "b": None}
+
+
+async def test_many_random_races_on_the_virtual_clock_never_spin(autojump_clock: Any) -> None:
+    # Regression: a timer set for t0 + until could fire when current_time() - t0
+    # was still a hair below until, and the driver re-armed the same instant
+    # forever (a busy loop that a virtual clock never escapes).
+    data = {
+        "monitor": {"socket": "off"},
+        "performance_file": "off",
+        "grace_period_ms": 100,
+        "providers": {
+            n: {"type": "sim", "ttft_ms": t, "sigma": 0.9, "failure_rate": 0.1, "hang_rate": 0.05, "seed": i}
+            for i, (n, t) in enumerate([("a", 130), ("b", 170), ("c", 90)])
+        },
+        "virtual_models": {
+            s: {"strategy": s, "providers": [{"name": n} for n in "abc"]}
+            for s in ("first_wins", "weighted", "quality", "hedged")
+        },
+    }
+    cfg = raceway.loads_config(yaml.safe_dump(data))
+    async with raceway.open_engine(cfg) as engine:
+        for model in ("first_wins", "weighted", "quality", "hedged"):
+            for _ in range(60):
+                with trio.fail_after(60):
+                    try:
+                        await engine.complete(MSG, model)
+                    except raceway.AllProvidersFailedError:
+                        pass
+
+
+async def test_a_timeout_says_why_the_failed_attempts_failed(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(fail_at=0.010, error=raceway.MissingAPIKeyError("A_KEY"))
+    SCRIPTS["b"] = Script(hang=True)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], timeout_ms=300)) as engine:
+        with pytest.raises(raceway.RaceTimeoutError) as info:
+            await engine.complete(MSG, "v")
+    message = str(info.value)
+    assert message.startswith("no provider answered within 300 ms")
+    assert "a/a-m: API key missing: set the environment variable A_KEY" in message
+    assert "b/b-m" not in message

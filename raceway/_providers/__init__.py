@@ -14,13 +14,19 @@ from typing import Any
 from attrs import define
 
 from .._config import ProviderDef
+from ._anthropic import AnthropicProvider
 from ._base import Chunk, Provider, Request, Usage
+from ._http import HTTPProvider
+from ._openai import OpenAIProvider
 from ._python import PythonProvider
 from ._sim import SimProvider
 
 __all__ = [
     "PROVIDER_CLASSES",
+    "AnthropicProvider",
     "Chunk",
+    "HTTPProvider",
+    "OpenAIProvider",
     "Provider",
     "ProviderContext",
     "PythonProvider",
@@ -43,6 +49,8 @@ Builder = Callable[[str, Any, ProviderContext], Provider]
 PROVIDER_CLASSES: dict[str, Builder] = {
     "sim": lambda name, d, ctx: SimProvider(name, d),
     "python": lambda name, d, ctx: PythonProvider(name, d),
+    "openai": lambda name, d, ctx: OpenAIProvider(name, d, ctx),
+    "anthropic": lambda name, d, ctx: AnthropicProvider(name, d, ctx),
 }
 
 

@@ -1,0 +1,253 @@
+"""What racing costs over HTTP: added latency, and how fast a loser's connection goes.
+
+Run from the repository root::
+
+    python -m benchmarks.bench_http [--requests 300]
+
+It starts the fake upstream (``tests/fake_upstream.py``) in a subprocess on
+127.0.0.1, so server and client do not share an event loop, and measures,
+request by request and interleaved so drift hits every variant alike:
+
+* **direct** — one ``httpx`` streaming POST to the ``instant`` upstream (no
+  artificial delay), read with a minimal SSE loop: time to the first content
+  token, and to ``[DONE]``;
+* **raced, 1 provider** — the same request through ``engine.stream()``: the
+  engine, strategy and race driver with nothing to race against;
+* **raced, 2 providers** — ``instant`` against ``fast_headers`` (headers at
+  once, first token after 800 ms), ``first_wins``, grace 0: the loser is
+  cancelled at the decision.
+
+Times are caller-side, from before the call to the first text chunk (TTFT)
+and to the end of the stream (total). "Added" is raced minus direct at the
+same percentile. **Cancellation latency** is, for each 2-provider race, the
+time from the decision (the ``race_decided`` event, which cancels the loser)
+to the moment the upstream's ASGI app saw ``http.disconnect`` for the loser's
+request — both on ``time.monotonic()``, which the two processes share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+import yaml
+
+import raceway
+from benchmarks import _common
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_UPSTREAM = ROOT / "tests" / "fake_upstream.py"
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+#: Requests per variant; a few hundred give a stable median and a rough p99.
+DEFAULT_REQUESTS = 300
+#: Warm-up requests per variant, not counted (connection setup, imports, caches).
+WARMUP = 20
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def machine() -> str:
+    m = _common.machine()
+    return (
+        f"{m['platform']}, {m['cpu']}, {m['cores']} CPUs, "
+        f"Python {m['python']}, trio {trio.__version__}, httpx {httpx.__version__}"
+    )
+
+
+async def start_upstream(nursery: trio.Nursery) -> tuple[str, trio.Process]:
+    """The fake upstream in a subprocess on an ephemeral port; returns its URL."""
+    command = [sys.executable, str(FAKE_UPSTREAM), "--port", "0", "--profile", "instant"]
+    process: trio.Process = await nursery.start(
+        functools.partial(
+            trio.run_process,
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    )
+    assert process.stderr is not None
+    stderr = process.stderr
+    buffer = b""
+    with trio.fail_after(20):
+        while b"\n" not in buffer:
+            data = await stderr.receive_some()
+            if not data:
+                raise RuntimeError("the fake upstream exited before it started")
+            buffer += data
+    match = re.search(rb"fake upstream on (http://\S+)", buffer)
+    if match is None:
+        raise RuntimeError(f"unexpected output from the fake upstream: {buffer!r}")
+
+    async def drain() -> None:  # so a chatty server never blocks on a full pipe
+        while await stderr.receive_some():
+            pass
+
+    nursery.start_soon(drain)
+    return match.group(1).decode(), process
+
+
+def make_config(url: str) -> raceway.Config:
+    def openai(upstream: str) -> dict[str, Any]:
+        return {"type": "openai", "base_url": f"{url}/{upstream}/v1", "model": "fake-gpt"}
+
+    def first_wins(*names: str) -> dict[str, Any]:
+        return {"strategy": "first_wins", "providers": [{"name": n} for n in names]}
+
+    data = {
+        "timeout_ms": 5000,
+        "grace_period_ms": 0,
+        "providers": {
+            "instant": openai("instant"),
+            "instant_too": openai("instant_too"),  # not a named profile: the default, instant
+            "prompt": openai("prompt"),
+            "fast_headers": openai("fast_headers"),
+        },
+        "virtual_models": {
+            "solo": first_wins("instant"),
+            "pair": first_wins("instant", "instant_too"),
+            "cancel": first_wins("prompt", "fast_headers"),
+        },
+    }
+    return raceway.loads_config(yaml.safe_dump(data))
+
+
+async def direct(client: httpx.AsyncClient, url: str) -> tuple[float, float]:
+    body = {
+        "model": "fake-gpt",
+        "messages": MESSAGES,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    start = time.perf_counter()
+    first = None
+    async with client.stream("POST", f"{url}/instant/v1/chat/completions", json=body) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            data = line[6:]
+            # Read on past [DONE] to the end of the body, as the provider does,
+            # so the connection goes back to the pool for the next request.
+            if first is None and data != "[DONE]":
+                choices = json.loads(data).get("choices") or [{}]
+                if (choices[0].get("delta") or {}).get("content"):
+                    first = time.perf_counter()
+    end = time.perf_counter()
+    assert first is not None
+    return first - start, end - start
+
+
+async def raced(engine: raceway.Engine, model: str, **params: Any) -> tuple[float, float]:
+    start = time.perf_counter()
+    first = None
+    async with engine.stream(MESSAGES, model=model, **params) as race:
+        async for chunk in race:
+            if first is None and chunk.text:
+                first = time.perf_counter()
+    end = time.perf_counter()
+    assert first is not None
+    return first - start, end - start
+
+
+def row(label: str, values: list[float], base: list[float] | None = None) -> str:
+    med, p99 = statistics.median(values) * 1000, percentile(values, 0.99) * 1000
+    text = f"  {label:<22} median {med:7.3f} ms   p99 {p99:7.3f} ms"
+    if base is not None:
+        bmed, bp99 = statistics.median(base) * 1000, percentile(base, 0.99) * 1000
+        text += f"   added: median {med - bmed:+7.3f} ms, p99 {p99 - bp99:+7.3f} ms"
+    return text
+
+
+async def main(requests: int) -> None:
+    print(f"machine: {machine()}")
+    samples: dict[str, list[tuple[float, float]]] = {"direct": [], "solo": [], "pair": []}
+    decided: dict[str, float] = {}  # race_id -> when the race was decided (time.monotonic)
+    cancel_races: dict[str, str] = {}  # the tag sent upstream as `user` -> race_id
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, raceway.RaceDecided):
+            decided[event.race_id] = time.monotonic()
+
+    async with trio.open_nursery() as nursery:
+        url, process = await start_upstream(nursery)
+        print(f"fake upstream: {url} (subprocess {process.pid}); {requests} requests per variant")
+        async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as client:
+            async with raceway.open_engine(make_config(url)) as engine:
+                engine.subscribe(on_event)
+                for i in range(WARMUP + requests):
+                    results = {
+                        "direct": await direct(client, url),
+                        "solo": await raced(engine, "solo"),
+                        "pair": await raced(engine, "pair"),
+                    }
+                    # The loser has had its headers (sent at once) for a while when
+                    # the winner's token comes (20 ms): it is stopped mid-response.
+                    tag = f"race-{i}"
+                    async with engine.stream(MESSAGES, model="cancel", user=tag) as race:
+                        async for _ in race:
+                            pass
+                    if i >= WARMUP:
+                        cancel_races[tag] = race.race_id
+                        for key, value in results.items():
+                            samples[key].append(value)
+            with trio.fail_after(10):
+                response = await client.get(
+                    f"{url}/_fake/exchanges", params={"name": "fast_headers"}
+                )
+            losers = {e["user"]: e for e in response.json()}
+        process.terminate()
+
+    direct_ttft = [t for t, _ in samples["direct"]]
+    direct_total = [t for _, t in samples["direct"]]
+    print("time to first token (caller-side):")
+    print(row("direct httpx", direct_ttft))
+    print(row("raced, 1 provider", [t for t, _ in samples["solo"]], direct_ttft))
+    print(row("raced, 2 providers", [t for t, _ in samples["pair"]], direct_ttft))
+    print("total (to the end of the stream):")
+    print(row("direct httpx", direct_total))
+    print(row("raced, 1 provider", [t for _, t in samples["solo"]], direct_total))
+    print(row("raced, 2 providers", [t for _, t in samples["pair"]], direct_total))
+
+    gaps = []
+    for tag, race_id in cancel_races.items():
+        loser = losers.get(tag)
+        if loser is not None and loser["disconnected"] is not None:
+            gaps.append(loser["disconnected"] - decided[race_id])
+    print("cancellation latency (decision -> upstream sees the loser disconnect):")
+    print(row("loser after headers", gaps))
+    missing = len(cancel_races) - len(gaps)
+    print(
+        f"  max {max(gaps) * 1000:.3f} ms over {len(gaps)} races; {missing} losers not seen to disconnect"
+    )
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description="raceway HTTP overhead and cancellation benchmark")
+    parser.add_argument(
+        "--requests", type=int, default=DEFAULT_REQUESTS, help="requests per variant"
+    )
+    args = parser.parse_args()
+    trio.run(main, args.requests)
+
+
+if __name__ == "__main__":
+    cli()

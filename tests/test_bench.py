@@ -1,0 +1,53 @@
+"""raceway bench: the planned comparison is exact, the CLI writes its report and asks before spending."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from raceway import SimProvider, _bench
+
+
+def test_planned_first_wins_matches_the_oracle_and_hedged_saves_load() -> None:
+    profiles = {
+        "a": SimProvider(ttft_ms=200, sigma=0.5, text="one two three"),
+        "b": SimProvider(ttft_ms=300, sigma=0.5, text="one two three"),
+    }
+    report = _bench.compare_planned(profiles, requests=120, seed=3, hedge_sweep=False)
+    fw = report["strategies"]["first_wins"]
+    assert {k: fw[k] for k in ("p50_ms", "p95_ms", "p99_ms")} == report["reference"]["oracle"]
+    assert fw["requests_per_answer"] == 2.0 and fw["failures"] == 0
+    hedged = report["strategies"]["hedged auto"]
+    assert 1.0 <= hedged["requests_per_answer"] < 2.0
+    assert report["best_single"] in ("single a", "single b")
+    text = _bench.markdown(report)
+    assert "| first_wins |" in text and "| oracle |" in text
+
+
+def test_bench_cli_writes_the_report(tmp_path: Path) -> None:
+    env = {**os.environ, "RACEWAY_CONFIG": ""}
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "raceway", "bench", "--requests", "40", "--no-sweep", "--out", str(out)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "report.json").read_text())
+    assert set(data["strategies"]) == {"first_wins", "weighted", "quality", "hedged auto"}
+    assert "| first_wins |" in (out / "report.md").read_text()
+    assert "p99" in proc.stdout
+
+
+def test_live_bench_asks_before_sending(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("virtual_models: {v: {providers: [{name: openai, model: gpt-4o-mini}]}}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "raceway", "bench", "-c", str(cfg)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    assert "requests to real providers" in proc.stderr and "--yes" in proc.stderr
+    assert "Traceback" not in proc.stderr

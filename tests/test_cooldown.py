@@ -1,0 +1,179 @@
+"""Cooldowns: failing providers sit races out, come back on trial, and never all at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+from test_tracker import Clock, race
+
+import raceway
+from raceway import ProviderCooldown, ProviderRecovered, PythonProvider, Request, VirtualModel
+from raceway._cooldown import BASE_COOLDOWN_S, FAILURES_TO_TRIP, MAX_COOLDOWN_S
+from raceway._tracker import Tracker
+
+# ------------------------------------------------------------------ the breaker
+
+
+def fail(tracker: Tracker, race_id: str = "r", **kw: Any) -> tuple[Any, ...]:
+    return tracker.record(race("failed", error_kind=kw.pop("error_kind", "http"), waited=10.0, race_id=race_id, **kw))
+
+
+def test_three_consecutive_failures_bench_a_provider_then_a_trial_decides() -> None:
+    clock = Clock()
+    tracker = Tracker(clock=clock)
+    assert fail(tracker) == () and fail(tracker) == ()
+    tracker.record(race("lost", 100.0))  # an answer resets the count
+    assert fail(tracker) == () and fail(tracker) == ()
+    (event,) = fail(tracker, race_id="r5")
+    assert isinstance(event, ProviderCooldown)
+    assert (event.provider, event.model, event.race_id, event.reason) == ("p", "m", "r5", "failures")
+    assert (event.seconds, event.failures) == (BASE_COOLDOWN_S, FAILURES_TO_TRIP)
+    assert tracker.snapshot()["p/m"].cooldown_until == clock.t + BASE_COOLDOWN_S
+    assert tracker.admit(["p/m", "q/m"], "a") == [False, True]
+
+    clock.t += BASE_COOLDOWN_S  # half-open: one race takes it on trial, others wait
+    assert tracker.admit(["p/m", "q/m"], "trial-1") == [True, True]
+    assert tracker.admit(["p/m", "q/m"], "other") == [False, True]
+    (again,) = fail(tracker, race_id="trial-1")  # the trial failed: a longer cooldown
+    assert isinstance(again, ProviderCooldown) and again.seconds == 2 * BASE_COOLDOWN_S
+
+    clock.t += 2 * BASE_COOLDOWN_S
+    assert tracker.admit(["p/m"], "trial-2") == [True]
+    (back,) = tracker.record(race("won", 80.0, race_id="trial-2"))
+    assert isinstance(back, ProviderRecovered) and back.race_id == "trial-2"
+    assert tracker.admit(["p/m", "q/m"], "x") is None
+    stats = tracker.snapshot()["p/m"]
+    assert (stats.cooldown_until, stats.consecutive_failures) == (None, 0)
+
+
+def test_cooldowns_grow_up_to_a_cap() -> None:
+    clock = Clock()
+    tracker = Tracker(clock=clock)
+    seconds = []
+    for n in range(12):
+        for _ in range(FAILURES_TO_TRIP if n == 0 else 1):
+            events = fail(tracker, race_id=f"t{n}")
+        seconds.append(events[0].seconds)
+        clock.t += events[0].seconds
+        assert tracker.admit(["p/m"], f"t{n + 1}") == [True]
+    assert seconds[:4] == [BASE_COOLDOWN_S * 2**i for i in range(4)]
+    assert max(seconds) == MAX_COOLDOWN_S
+
+
+def test_a_rate_limit_with_retry_after_benches_at_once_for_that_long() -> None:
+    clock = Clock()
+    tracker = Tracker(clock=clock)
+    (event,) = fail(tracker, error_kind="rate_limited", retry_after=7.0)
+    assert (event.reason, event.seconds, event.until) == ("rate_limited", 7.0, clock.t + 7.0)
+    assert tracker.admit(["p/m", "q/m"], "a") == [False, True]
+    assert tracker.snapshot()["p/m"].cooldown_reason == "rate_limited"
+
+
+def test_late_failures_from_races_already_running_do_not_extend_a_cooldown() -> None:
+    clock = Clock()
+    tracker = Tracker(clock=clock)
+    for _ in range(FAILURES_TO_TRIP):
+        fail(tracker)
+    assert fail(tracker) == ()  # it was benched already
+    assert tracker.snapshot()["p/m"].cooldown_until == clock.t + BASE_COOLDOWN_S
+
+
+def test_never_bench_everyone_the_one_back_soonest_races() -> None:
+    clock = Clock()
+    tracker = Tracker(clock=clock)
+    for _ in range(FAILURES_TO_TRIP):
+        fail(tracker)  # p/m: back in 5 s
+    clock.t += 1
+    fail(tracker, provider="q", error_kind="rate_limited", retry_after=60.0)  # q/m: back in 60 s
+    assert tracker.admit(["q/m", "p/m"], "r") == [False, True]
+
+
+def test_a_trial_without_a_verdict_frees_the_slot() -> None:
+    clock = Clock()
+    tracker = Tracker(clock=clock)
+    for _ in range(FAILURES_TO_TRIP):
+        fail(tracker)
+    clock.t += BASE_COOLDOWN_S
+    assert tracker.admit(["p/m"], "trial") == [True]
+    assert tracker.admit(["p/m", "q/m"], "other") == [False, True]
+    assert tracker.record(race("cancelled", waited=5.0, race_id="trial")) == ()  # another won first
+    assert tracker.admit(["p/m", "q/m"], "next") == [True, True]
+
+
+# ------------------------------------------------------------------ in the engine
+
+BEHAVIOUR = {"flaky": "fail"}
+
+
+async def flaky(request: Request) -> AsyncIterator[str]:
+    await trio.sleep(0.01)
+    if BEHAVIOUR["flaky"] == "fail":
+        raise raceway.ProviderHTTPError("HTTP 503", 503, "flaky")
+    yield "flaky answer"
+
+
+async def solid(request: Request) -> AsyncIterator[str]:
+    await trio.sleep(0.05)
+    yield "solid answer"
+
+
+def config(*names: str) -> raceway.Config:
+    return raceway.Config(
+        performance_file="off",
+        monitor=raceway.MonitorConfig(socket="off"),
+        providers={
+            "flaky": PythonProvider(callable="test_cooldown:flaky", model="f"),
+            "solid": PythonProvider(callable="test_cooldown:solid", model="s"),
+        },
+        virtual_models={"vm": VirtualModel(providers=[raceway.ProviderRef(name=n) for n in names])},
+    )
+
+
+@pytest.fixture(autouse=True)
+def _reset_behaviour() -> None:
+    BEHAVIOUR["flaky"] = "fail"
+
+
+async def test_the_engine_benches_a_failing_provider_and_lists_it_as_not_started(autojump_clock: Any) -> None:
+    clock = Clock()
+    events: list[Any] = []
+    async with raceway.open_engine(config("flaky", "solid")) as engine:
+        engine.tracker.clock = clock
+        engine.subscribe(events.append)
+        for _ in range(FAILURES_TO_TRIP):
+            result = await engine.complete([{"role": "user", "content": "hi"}], model="vm")
+            assert [a.status for a in result.attempts] == ["failed", "won"]
+        cooldowns = [e for e in events if isinstance(e, ProviderCooldown)]
+        assert [(e.provider, e.race_id) for e in cooldowns] == [("flaky", result.race_id)]
+        assert engine.stats()["flaky/f"].cooldown_until == clock.t + BASE_COOLDOWN_S
+
+        events.clear()
+        benched = await engine.complete([{"role": "user", "content": "hi"}], model="vm")
+        (started,) = [e for e in events if isinstance(e, raceway.RaceStarted)]
+        assert started.participants == (("solid", "s"),)
+        assert [(a.provider, a.status, a.error_kind) for a in benched.attempts] == [
+            ("solid", "won", None),
+            ("flaky", "not_started", "cooldown"),
+        ]
+        assert engine.stats()["flaky/f"].races == FAILURES_TO_TRIP  # sitting out is not racing
+
+        clock.t += BASE_COOLDOWN_S  # trial time; this time it answers
+        BEHAVIOUR["flaky"] = "answer"
+        events.clear()
+        trial = await engine.complete([{"role": "user", "content": "hi"}], model="vm")
+        assert trial.provider == "flaky"
+        assert [type(e) for e in events[-2:]] == [raceway.RaceFinished, ProviderRecovered]
+        assert engine.stats()["flaky/f"].cooldown_until is None
+
+
+async def test_when_everyone_is_cooling_the_least_bad_still_races(autojump_clock: Any) -> None:
+    async with raceway.open_engine(config("flaky")) as engine:
+        engine.tracker.clock = Clock()
+        for _ in range(FAILURES_TO_TRIP + 2):
+            with pytest.raises(raceway.AllProvidersFailedError) as info:
+                await engine.complete([{"role": "user", "content": "hi"}], model="vm")
+            assert "503" in str(info.value)  # it raced and failed; it was not benched into nothing
+        assert engine.stats()["flaky/f"].races == FAILURES_TO_TRIP + 2
