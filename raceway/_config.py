@@ -26,7 +26,7 @@ import tomli_w
 import yaml
 from attrs import field, frozen
 from cattrs.errors import IterableValidationNote
-from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import ConfigError, NoSuchModelError
 from ._presets import PRESETS
@@ -349,6 +349,23 @@ def _make_converter() -> cattrs.Converter:
             make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, type=override(omit=True)),
         )
     conv.register_unstructure_hook_func(lambda t: t == ProviderDef, unstructure_provider)
+
+    def structure_switch(value: Any, _: Any) -> str:
+        # YAML 1.1 reads a bare `off` (or `no`, `false`) as False: for the
+        # settings whose keyword is "off", that is what the user wrote.
+        if value is False:
+            return "off"
+        if not isinstance(value, str):
+            raise _SchemaError(f"must be a string ('off', 'auto' or a path), not {value!r}")
+        return value
+
+    switch = override(struct_hook=structure_switch)
+    conv.register_structure_hook(
+        MonitorConfig, make_dict_structure_fn(MonitorConfig, conv, _cattrs_forbid_extra_keys=True, socket=switch)
+    )
+    conv.register_structure_hook(
+        Config, make_dict_structure_fn(Config, conv, _cattrs_forbid_extra_keys=True, performance_file=switch)
+    )
     return conv
 
 

@@ -301,3 +301,10 @@ def test_yaml_to_model_to_toml_to_model_is_the_identity(config: raceway.Config) 
     from_yaml = raceway.loads_config(raceway.dumps_config(config, "yaml"))
     assert from_yaml == config
     assert raceway.loads_config(raceway.dumps_config(from_yaml, "toml"), "toml") == config
+
+
+def test_a_bare_yaml_off_means_off() -> None:
+    # YAML 1.1 reads `off` as false; for these two settings it is the keyword.
+    config = load("performance_file: off\nmonitor: {socket: off}\nproviders: [openai]\n")
+    assert config.performance_file == "off" and config.monitor.socket == "off"
+    assert error("performance_file: 3\nproviders: [openai]\n").path == "$.performance_file"
