@@ -33,8 +33,8 @@ from ._errors import ProviderError as ProviderError
 from ._errors import ProviderHTTPError as ProviderHTTPError
 from ._errors import ProviderProtocolError as ProviderProtocolError
 from ._errors import ProviderTimeoutError as ProviderTimeoutError
-from ._errors import RacewayError as RacewayError
 from ._errors import RaceTimeoutError as RaceTimeoutError
+from ._errors import RacewayError as RacewayError
 from ._errors import RateLimitedError as RateLimitedError
 from ._errors import StreamInterruptedError as StreamInterruptedError
 from ._events import AttemptCancelled as AttemptCancelled
@@ -60,8 +60,8 @@ from ._strategies import Failed as Failed
 from ._strategies import FirstToken as FirstToken
 from ._strategies import FirstWins as FirstWins
 from ._strategies import GiveUp as GiveUp
-from ._strategies import Hedged as Hedged
 from ._strategies import HedgeBudget as HedgeBudget
+from ._strategies import Hedged as Hedged
 from ._strategies import Pick as Pick
 from ._strategies import Quality as Quality
 from ._strategies import RaceSpec as RaceSpec

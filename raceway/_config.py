@@ -399,7 +399,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError("$", "file not found", source) from None
     except OSError as exc:
         raise ConfigError("$", f"cannot read: {exc.strerror or exc}", source) from None
-    fmt = "toml" if p.suffix.lower() == ".toml" else "yaml"
+    fmt: Literal["yaml", "toml"] = "toml" if p.suffix.lower() == ".toml" else "yaml"
     return loads_config(text, fmt, source=source)
 
 

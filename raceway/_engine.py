@@ -20,7 +20,15 @@ import httpx
 import trio
 from attrs import frozen
 
-from ._config import Config, Participant, ResolvedModel, default_config, import_object, load_config, validate
+from ._config import (
+    Config,
+    Participant,
+    ResolvedModel,
+    default_config,
+    import_object,
+    load_config,
+    validate,
+)
 from ._errors import ProviderError
 from ._events import RaceFinished
 from ._providers import Provider, ProviderContext, Request, build_provider
@@ -273,7 +281,8 @@ class Engine:
         provider is healthy.
         """
         names: dict[str, Participant] = {}
-        for m in list(self.config.virtual_models) or [None]:
+        models: list[str | None] = [*self.config.virtual_models] or [None]
+        for m in models:
             for p in self.config.resolve(m).participants:
                 names.setdefault(p.name, p)
         results: dict[str, str | None] = {}

@@ -53,8 +53,8 @@ from ._errors import (
     AllProvidersFailedError,
     ProviderError,
     ProviderTimeoutError,
-    RacewayError,
     RaceTimeoutError,
+    RacewayError,
     StreamInterruptedError,
 )
 from ._events import (
@@ -369,7 +369,7 @@ class Race:
                     failure = exc
             if timer.cancelled_caught and failure is None:
                 phase = "first token" if a.first_token is None else "next chunk"
-                limit = self._ttft_timeout if a.first_token is None else idle
+                limit = (self._ttft_timeout or 0.0) if a.first_token is None else idle
                 failure = ProviderTimeoutError(
                     f"no {phase} within {limit * 1000:.0f} ms", a.provider.name
                 )

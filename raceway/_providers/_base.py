@@ -80,10 +80,10 @@ class Provider(abc.ABC):
         race no longer needs it (won elsewhere, cancelled, failed).
         """
 
-    async def health_check(self) -> None:
+    async def health_check(self) -> None:  # noqa: B027 - optional, healthy by default
         """Check cheaply that the provider answers; raise ``ProviderError`` if not."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional, nothing to release by default
         """Release what the provider holds beyond one request."""
 
     def __repr__(self) -> str:
