@@ -146,7 +146,8 @@ class Race:
         self._t0 = trio.current_time()
         self._deadline = spec.deadline
         self._wake = trio.Event()
-        self._wake_at = math.inf
+        self._wake_at = math.inf  # trio time of the strategy's timer (its Wait, or the deadline)
+        self._wake_until = math.inf  # the same, in race time
         self._winner: _Attempt | None = None
         self._decided_at: float | None = None
         self._failure: BaseException | None = None
@@ -216,7 +217,14 @@ class Race:
     # ------------------------------------------------------------ the driver
 
     def _now(self) -> float:
-        return trio.current_time() - self._t0
+        clock = trio.current_time()
+        # (t0 + t) - t0 can come out a hair below t. Once the timer set for t
+        # has fired it is t: otherwise the strategy, asked about a time just
+        # before the one it waits for, waits for it again, and on a virtual
+        # clock the timer fires again at once, forever.
+        if clock >= self._wake_at:
+            return max(clock - self._t0, self._wake_until)
+        return clock - self._t0
 
     def _advance(self) -> None:
         """Apply the strategy's decisions at this instant until it waits or decides."""
@@ -239,6 +247,7 @@ class Race:
                     self._fail("every attempt failed", now, timeout=False)
                 else:
                     wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)
+                    self._wake_until = wake_at
                     self._wake_at = self._t0 + wake_at
                 return
 
