@@ -9,7 +9,7 @@ from hypothesis import find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, NoSuchExample
 
-from .._strategies import RaceSpec
+from .._strategies import RaceSpec, Wait
 from ._draw import race_scenarios
 from ._scenario import Scenario, fmt_time
 from ._simulate import Simulation, show_decision, simulate
@@ -47,13 +47,17 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
     t = sim.success_time(first)
     assert t is not None
     name = sim.scenario.participants[first].name
-    if sim.outcome == "timeout":
+    last = sim.decisions[-1][1] if sim.decisions else None
+    until = last.until if isinstance(last, Wait) else None
+    if sim.outcome == "timeout" or (until is not None and until > deadline):
+        when = "the deadline" if until is None or until <= deadline else fmt_time(until)
         return (
             "deadline",
-            f"it still waited at the deadline ({fmt_time(deadline)}) although {name} had succeeded at "
-            f"{fmt_time(t)}: its decision would come after the deadline, so the race timed out",
+            f"with {name}'s answer in hand since {fmt_time(t)}, it waited at {fmt_time(sim.decided_at)} "
+            f"until {when}: its decision would come after the deadline ({fmt_time(deadline)}), "
+            "so the race failed",
         )
-    how = "gave up" if sim.outcome == "gave_up" else "waited with nothing running"
+    how = "gave up" if sim.outcome == "gave_up" else "waited with no attempt running"
     return ("success_kept", f"it {how} at {fmt_time(sim.decided_at)} although {name} had succeeded at {fmt_time(t)}")
 
 

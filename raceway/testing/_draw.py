@@ -33,50 +33,66 @@ BEHAVIOURS = (
 )
 
 
+# Strategies that do not depend on the arguments, built once: hypothesis
+# validates and labels every new strategy object, which costs more than a draw.
+_BEHAVIOURS = st.sampled_from(BEHAVIOURS)
+_FAIL_KINDS = st.sampled_from(("error", "timeout", "rate_limited", "connection"))
+_TEXTS = st.sampled_from(("ok", "a longer answer", " "))
+_FINISH_REASONS = st.sampled_from(("stop", "length", None, "content_filter"))
+_PRIORITIES = st.integers(0, 3)
+_WEIGHTS = st.sampled_from((1.0, 0.0, 0.5, 2.0, 3.0))
+_SCORES = st.sampled_from((0.5, 0.0, 0.25, 0.75, 1.0))
+_EXTRA_LOADS = st.sampled_from((0.1, 0.0, 1.0))
+_BALANCES = st.sampled_from((HEDGE_RESERVE, 0.0, 1.0, 2.0))
+
+
 def _ms(max_ms: int) -> st.SearchStrategy[int]:
     return st.one_of(st.sampled_from([t for t in ROUND_MS if t <= max_ms]), st.integers(0, max_ms))
 
 
 @st.composite
-def _participant(draw: st.DrawFn, name: str, max_ms: int) -> Participant:
-    kind = draw(st.sampled_from(BEHAVIOURS))
+def _participant(draw: st.DrawFn, name: str, ms: st.SearchStrategy[int]) -> Participant:
+    kind = draw(_BEHAVIOURS)
     ttft_ms = end_ms = None
     if kind in ("answers", "answers then hangs", "answers then fails"):
-        ttft_ms = draw(_ms(max_ms))
+        ttft_ms = draw(ms)
     if kind in ("answers", "answers then fails"):
         assert ttft_ms is not None
-        end_ms = ttft_ms + draw(_ms(max_ms))
+        end_ms = ttft_ms + draw(ms)
     elif kind in ("fails", "empty answer"):
-        end_ms = draw(_ms(max_ms))
+        end_ms = draw(ms)
     return Participant(
         name=name,
         ttft=None if ttft_ms is None else ttft_ms / 1000,
         end=None if end_ms is None else end_ms / 1000,
         fails=kind in ("fails", "answers then fails"),
-        fail_kind=draw(st.sampled_from(("error", "timeout", "rate_limited", "connection"))),
-        text=draw(st.sampled_from(("ok", "a longer answer", " "))),
-        finish_reason=draw(st.sampled_from(("stop", "length", None, "content_filter"))),
-        priority=draw(st.integers(0, 3)),
-        weight=draw(st.sampled_from((1.0, 0.0, 0.5, 2.0, 3.0))),
-        score=draw(st.sampled_from((0.5, 0.0, 0.25, 0.75, 1.0))),
-        hedge_delay=draw(_ms(max_ms)) / 1000,
+        fail_kind=draw(_FAIL_KINDS),
+        text=draw(_TEXTS),
+        finish_reason=draw(_FINISH_REASONS),
+        priority=draw(_PRIORITIES),
+        weight=draw(_WEIGHTS),
+        score=draw(_SCORES),
+        hedge_delay=draw(ms) / 1000,
     )
 
 
 @st.composite
-def _scenario(draw: st.DrawFn, min_participants: int, max_participants: int, max_ms: int) -> Scenario:
-    n = draw(st.integers(min_participants, max_participants))
-    participants = tuple(draw(_participant(NAMES[i], max_ms)) for i in range(n))
-    deadline_ms = draw(st.one_of(st.sampled_from((1000, 100, 250, 2000)), st.integers(1, 2 * max_ms)))
-    grace_ms = draw(st.one_of(st.sampled_from((250, 0, 100, 1000, HUGE_GRACE_MS)), st.integers(0, max_ms)))
-    max_extra_load = draw(st.sampled_from((0.1, 0.0, 1.0)))
-    balance = draw(st.sampled_from((HEDGE_RESERVE, 0.0, 1.0, 2.0))) if max_extra_load > 0 else 0.0
+def _scenario(
+    draw: st.DrawFn,
+    counts: st.SearchStrategy[int],
+    participants: list[st.SearchStrategy[Participant]],
+    deadlines_ms: st.SearchStrategy[int],
+    graces_ms: st.SearchStrategy[int],
+) -> Scenario:
+    n = draw(counts)
+    drawn = tuple(draw(participants[i]) for i in range(n))
+    max_extra_load = draw(_EXTRA_LOADS)
     return Scenario(
-        participants=participants,
-        deadline=deadline_ms / 1000,
-        grace=grace_ms / 1000,
+        participants=drawn,
+        deadline=draw(deadlines_ms) / 1000,
+        grace=draw(graces_ms) / 1000,
         max_extra_load=max_extra_load,
-        hedge_balance=balance,
+        hedge_balance=draw(_BALANCES) if max_extra_load > 0 else 0.0,
     )
 
 
@@ -103,4 +119,10 @@ def race_scenarios(
     max_ms = int(max_time * 1000)
     if max_ms < 1:
         raise ValueError("max_time must be at least 0.001 s")
-    return _scenario(min_participants, max_participants, max_ms)
+    ms = _ms(max_ms)
+    return _scenario(
+        st.integers(min_participants, max_participants),
+        [_participant(NAMES[i], ms) for i in range(max_participants)],
+        st.one_of(st.sampled_from((1000, 100, 250, 2000)), st.integers(1, 2 * max_ms)),
+        st.one_of(st.sampled_from((250, 0, 100, 1000, HUGE_GRACE_MS)), ms),
+    )
