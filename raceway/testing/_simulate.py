@@ -196,11 +196,10 @@ def show_decision(d: object) -> str:
 
 
 class _Stop(Exception):
-    """Ends a simulation: carries the outcome fields."""
+    """Ends a simulation: how, and why."""
 
-    def __init__(self, outcome: Outcome, now: float, reason: str = "", rule: str | None = None) -> None:
+    def __init__(self, outcome: Outcome, reason: str = "", rule: str | None = None) -> None:
         self.outcome: Outcome = outcome
-        self.now = now
         self.reason = reason
         self.rule = rule
 
@@ -219,157 +218,158 @@ def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> S
         A :class:`Simulation`. The strategy's exceptions and broken driver
         rules do not propagate: they are its ``"error"`` outcome.
     """
-    spec = scenario.spec()
-    participants = scenario.participants
-    n = len(participants)
-    decisions: list[tuple[float, Decision]] = []
-    observed: list[Fact] = []
-    starts: dict[int, float] = {}
-    ended: set[int] = set()
-    token: set[int] = set()
-    failed: set[int] = set()
-    complete_text: dict[int, str] = {}
-    ties: list[float] = []
-    pending: list[tuple[float, int, Fact]] = []  # (time, order, fact): a heap
-    order = 0
-    winner: int | None = None
-    cancel_at: float | None = None
-    reason = ""
-    now = 0.0
+    return _Race(strategy, scenario).run()
 
-    try:
-        obj: Any = strategy if not isinstance(strategy, type) and hasattr(strategy, "decide") else strategy(spec)
-    except Exception as exc:
-        return _result(scenario, spec, None, "first_token", "error", 0.0, f"making the strategy raised {_exc(exc)}",
-                       "raise", decisions, observed, starts, ties)
-    success_on = str(getattr(obj, "success_on", "first_token"))
 
-    def observe(fact: Fact) -> None:
-        observed.append(fact)
+class _Race:
+    """One simulated race: the model of ``raceway._race.Race``."""
+
+    def __init__(self, strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> None:
+        self.make = strategy
+        self.scenario = scenario
+        self.spec = scenario.spec()
+        self.obj: Any = None
+        self.success_on = "first_token"
+        self.now = 0.0
+        self.decisions: list[tuple[float, Decision]] = []
+        self.observed: list[Fact] = []
+        self.starts: dict[int, float] = {}
+        self.ties: list[float] = []
+        self.pending: list[tuple[float, int, Fact]] = []  # (time, order, fact): a heap
+        self.order = 0  # facts of one instant keep the order they were scheduled in
+        # What has happened to each attempt, for the driver's checks.
+        self.ended: set[int] = set()
+        self.token: set[int] = set()
+        self.failed: set[int] = set()
+        self.answer: dict[int, str] = {}
+        self.winner: int | None = None
+        self.cancel_at: float | None = None
+
+    def run(self) -> Simulation:
         try:
-            obj.observe(fact)
+            self.begin()
+            steps = 0
+            while True:
+                steps += self.ask()
+                if steps > MAX_STEPS:
+                    raise _Stop("error", f"decide() was asked {MAX_STEPS} times and never ended the race", "runaway")
+        except _Stop as stop:
+            return Simulation(
+                scenario=self.scenario,
+                spec=self.spec,
+                strategy=self.obj,
+                success_on=self.success_on,
+                outcome=stop.outcome,
+                winner=self.winner,
+                decided_at=self.now,
+                cancel_losers_at=self.cancel_at,
+                reason=stop.reason,
+                rule=stop.rule,
+                starts=dict(self.starts),
+                facts=tuple(self.observed),
+                decisions=tuple(self.decisions),
+                ties=tuple(self.ties),
+            )
+
+    def begin(self) -> None:
+        make = self.make
+        try:
+            self.obj = make if not isinstance(make, type) and hasattr(make, "decide") else make(self.spec)
         except Exception as exc:
-            raise _Stop("error", now, f"observe({fact!r}) raised {_exc(exc)}", "raise") from exc
+            raise _Stop("error", f"making the strategy raised {_exc(exc)}", "raise") from exc
+        self.success_on = str(getattr(self.obj, "success_on", "first_token"))
 
-    def succeeded(i: int) -> bool:
-        if success_on == "complete":
-            return bool(complete_text.get(i))
-        return i in token and i not in failed
+    def ask(self) -> int:
+        """Ask until the strategy waits, then move the clock; or until it ends the race.
 
-    def index_of(d: Start | Pick, verb: str) -> int:
+        The driver's ``_advance`` and ``_drive`` in one.
+
+        Returns how many times ``decide`` was asked.
+        """
+        asked = 0
+        while True:  # bounded: each turn but the last starts an attempt, and none starts twice
+            asked += 1
+            try:
+                d = self.obj.decide(self.now)
+            except Exception as exc:
+                raise _Stop("error", f"decide({fmt_time(self.now)}) raised {_exc(exc)}", "raise") from exc
+            self.decisions.append((self.now, d))
+            kind = type(d)  # exact types, as the driver dispatches
+            if kind is Start:
+                self.start(self.index_of(d, "started"))
+            elif kind is Pick:
+                self.pick(self.index_of(d, "picked"), d.cancel_losers_at)
+            elif kind is GiveUp:
+                raise _Stop("gave_up", str(d.reason))
+            elif kind is Wait:
+                self.wait(d.until)
+                return asked
+            else:
+                raise _Stop("error", f"decide() returned {d!r}, not Start, Pick, Wait or GiveUp", "decision")
+
+    def index_of(self, d: Start | Pick, verb: str) -> int:
         i = d.index
+        n = len(self.scenario.participants)
         if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
-            raise _Stop("error", now, f"{verb} attempt {i!r}, which does not exist ({n} participants)", "range")
+            raise _Stop("error", f"{verb} attempt {i!r}, which does not exist ({n} participants)", "range")
         return i
 
-    try:
-        steps = 0
-        while True:
-            # Ask until the strategy waits or ends the race (the driver's _advance).
-            while True:
-                steps += 1
-                if steps > MAX_STEPS:
-                    raise _Stop("error", now, f"decide() was asked {MAX_STEPS} times and never ended the race",
-                                "runaway")
-                try:
-                    d = obj.decide(now)
-                except Exception as exc:
-                    raise _Stop("error", now, f"decide({fmt_time(now)}) raised {_exc(exc)}", "raise") from exc
-                decisions.append((now, d))
-                kind = type(d)
-                if kind is Start:
-                    assert isinstance(d, Start)
-                    i = index_of(d, "started")
-                    if i in starts:
-                        raise _Stop("error", now, f"started {participants[i].name} twice", "start_twice")
-                    starts[i] = now
-                    observe(Started(i, now))
-                    for fact in participants[i].facts(i, now):
-                        heapq.heappush(pending, (fact.t, order, fact))
-                        order += 1
-                    continue
-                if kind is Pick:
-                    assert isinstance(d, Pick)
-                    i = index_of(d, "picked")
-                    if not succeeded(i):
-                        name = participants[i].name
-                        why = "never started" if i not in starts else _why_not(i, success_on, observed)
-                        raise _Stop("error", now, f"picked {name}, which {why}", "winner")
-                    winner, cancel_at = i, float(d.cancel_losers_at)
-                    raise _Stop("picked", now)
-                if kind is GiveUp:
-                    assert isinstance(d, GiveUp)
-                    reason = str(d.reason)
-                    raise _Stop("gave_up", now, reason)
-                if kind is not Wait:
-                    raise _Stop("error", now, f"decide() returned {d!r}, not Start, Pick, Wait or GiveUp",
-                                "decision")
-                assert isinstance(d, Wait)
-                until = d.until
-                if now >= spec.deadline:
-                    raise _Stop("timeout", now, "the deadline passed")
-                if all(i in ended for i in starts):
-                    raise _Stop("exhausted", now, "it waited with no attempt running")
-                wake = spec.deadline if until is None or until <= now else min(until, spec.deadline)
-                break
-            # Move the clock: to the next fact, or to the timer (facts first on a tie).
-            next_fact = pending[0][0] if pending else math.inf
-            if next_fact <= wake:
-                if next_fact == wake:
-                    ties.append(wake)
-                now = next_fact
-                while pending and pending[0][0] == now:
-                    _, _, fact = heapq.heappop(pending)
-                    if isinstance(fact, FirstToken):
-                        token.add(fact.index)
-                    elif isinstance(fact, Completed):
-                        ended.add(fact.index)
-                        complete_text[fact.index] = fact.text
-                        if fact.text:
-                            token.add(fact.index)
-                    elif isinstance(fact, Failed):
-                        ended.add(fact.index)
-                        failed.add(fact.index)
-                    observe(fact)
-            else:
-                now = wake
-    except _Stop as stop:
-        return _result(scenario, spec, obj, success_on, stop.outcome, stop.now, stop.reason or reason, stop.rule,
-                       decisions, observed, starts, ties, winner, cancel_at)
+    def start(self, i: int) -> None:
+        participant = self.scenario.participants[i]
+        if i in self.starts:
+            raise _Stop("error", f"started {participant.name} twice", "start_twice")
+        self.starts[i] = self.now
+        self.observe(Started(i, self.now))
+        for fact in participant.facts(i, self.now):
+            heapq.heappush(self.pending, (fact.t, self.order, fact))
+            self.order += 1
 
+    def pick(self, i: int, cancel_losers_at: float) -> None:
+        if self.success_on == "complete":
+            succeeded = bool(self.answer.get(i))
+        else:
+            succeeded = i in self.token and i not in self.failed
+        if not succeeded:
+            why = "never started" if i not in self.starts else _why_not(i, self.success_on, self.observed)
+            raise _Stop("error", f"picked {self.scenario.participants[i].name}, which {why}", "winner")
+        self.winner, self.cancel_at = i, float(cancel_losers_at)
+        raise _Stop("picked")
 
-def _result(
-    scenario: Scenario,
-    spec: RaceSpec,
-    obj: Any,
-    success_on: str,
-    outcome: Outcome,
-    now: float,
-    reason: str,
-    rule: str | None,
-    decisions: list[tuple[float, Decision]],
-    observed: list[Fact],
-    starts: dict[int, float],
-    ties: list[float],
-    winner: int | None = None,
-    cancel_at: float | None = None,
-) -> Simulation:
-    return Simulation(
-        scenario=scenario,
-        spec=spec,
-        strategy=obj,
-        success_on=success_on,
-        outcome=outcome,
-        winner=winner,
-        decided_at=now,
-        cancel_losers_at=cancel_at,
-        reason=reason,
-        rule=rule,
-        starts=dict(starts),
-        facts=tuple(observed),
-        decisions=tuple(decisions),
-        ties=tuple(ties),
-    )
+    def wait(self, until: float | None) -> None:
+        """Move the clock to the next fact or to ``until``, never past the deadline; facts first on a tie."""
+        deadline = self.spec.deadline
+        if self.now >= deadline:
+            raise _Stop("timeout", "the deadline passed")
+        if all(i in self.ended for i in self.starts):
+            raise _Stop("exhausted", "it waited with no attempt running")
+        wake = deadline if until is None or until <= self.now else min(until, deadline)
+        next_fact = self.pending[0][0] if self.pending else math.inf
+        if next_fact > wake:
+            self.now = wake
+            return
+        if next_fact == wake:
+            self.ties.append(wake)
+        self.now = next_fact
+        while self.pending and self.pending[0][0] == next_fact:
+            _, _, fact = heapq.heappop(self.pending)
+            if isinstance(fact, FirstToken):
+                self.token.add(fact.index)
+            elif isinstance(fact, Completed):
+                self.ended.add(fact.index)
+                self.answer[fact.index] = fact.text
+                if fact.text:
+                    self.token.add(fact.index)
+            elif isinstance(fact, Failed):
+                self.ended.add(fact.index)
+                self.failed.add(fact.index)
+            self.observe(fact)
+
+    def observe(self, fact: Fact) -> None:
+        self.observed.append(fact)
+        try:
+            self.obj.observe(fact)
+        except Exception as exc:
+            raise _Stop("error", f"observe({fact!r}) raised {_exc(exc)}", "raise") from exc
 
 
 def _why_not(i: int, success_on: str, observed: list[Fact]) -> str:
