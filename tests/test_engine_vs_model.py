@@ -16,7 +16,6 @@ either order (``Simulation.ties`` lists them).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
@@ -66,11 +65,15 @@ async def scripted(request: Request) -> Any:
         yield Chunk("", finish_reason=script.finish_reason)
 
 
+SCENARIOS = race_scenarios(max_participants=4)
+HEDGE_DELAYS = st.sampled_from((0.1, 0.0, 0.05, 0.25, 1.0))
+
+
 @st.composite
 def engine_scenarios(draw: st.DrawFn) -> Scenario:
     """Scenarios a config can express for a fresh engine."""
-    scenario = draw(race_scenarios(max_participants=4))
-    delay = draw(st.sampled_from((0.1, 0.0, 0.05, 0.25, 1.0)))
+    scenario = draw(SCENARIOS)
+    delay = draw(HEDGE_DELAYS)
     participants = tuple(attrs.evolve(p, score=0.5, hedge_delay=delay) for p in scenario.participants)
     balance = 10.0 if scenario.max_extra_load > 0 else 0.0
     return attrs.evolve(scenario, participants=participants, hedge_balance=balance)
@@ -194,5 +197,4 @@ def test_engine_agrees_when_the_race_begins_later(name: str, scenario: Scenario,
     sim = simulate(STRATEGIES[name], scenario)
     assume(not sim.ties)
     run = run_engine(name, scenario, begin_at=begin_at)
-    assert not math.isnan(begin_at)
     assert_agree(sim, run)

@@ -12,7 +12,7 @@ from hypothesis.errors import Flaky, NoSuchExample
 from .._strategies import RaceSpec, Wait
 from ._draw import race_scenarios
 from ._scenario import Scenario, fmt_time
-from ._simulate import Simulation, show_decision, simulate
+from ._simulate import Simulation, simulate
 
 #: The rules, by the id a :class:`Simulation` (or :func:`broken_rule`) names them with.
 RULES = {
@@ -95,9 +95,8 @@ def check_strategy(
             timeline, the strategy's decisions, and the :class:`Scenario` to
             replay it with :func:`simulate`.
     """
-    if isinstance(make_strategy, type):
-        pass
-    elif not callable(make_strategy) or hasattr(make_strategy, "decide"):
+    is_built = not isinstance(make_strategy, type) and hasattr(make_strategy, "decide")
+    if is_built or not callable(make_strategy):
         raise TypeError(
             "check_strategy needs a callable that makes a fresh strategy from a RaceSpec "
             f"(a Strategy subclass, or a function), not {make_strategy!r}"
@@ -136,7 +135,7 @@ def _message(label: str, sim: Simulation, rule: str, detail: str) -> str:
         f"  {sim.timeline()}",
         "smallest timeline found:",
         *(f"  {line}" for line in sim.scenario.describe().splitlines()),
-        "decisions: " + "; ".join(f"{fmt_time(t)}: {show_decision(d)}" for t, d in sim.decisions),
+        f"decisions: {sim.decision_log()}",
         f"replay: simulate({label}, {sim.scenario!r})",
     ]
     return "\n".join(lines)

@@ -171,16 +171,13 @@ class Simulation:
             return f"timed out at {at} (the deadline)"
         return f"strategy error at {at}: {self.reason}"
 
+    def decision_log(self) -> str:
+        """Every decision with its time: ``0: Start(0); 0: Wait(1.000); 0.120: Pick(0, ...)``."""
+        return "; ".join(f"{fmt_time(t)}: {show_decision(d)}" for t, d in self.decisions)
+
     def describe(self) -> str:
         """The scenario, the timeline and every decision, several lines."""
-        decisions = "; ".join(f"{fmt_time(t)}: {show_decision(d)}" for t, d in self.decisions)
-        return "\n".join(
-            [
-                self.scenario.describe(),
-                f"timeline: {self.timeline()}",
-                f"decisions: {decisions}",
-            ]
-        )
+        return f"{self.scenario.describe()}\ntimeline: {self.timeline()}\ndecisions: {self.decision_log()}"
 
 
 def show_decision(d: object) -> str:
