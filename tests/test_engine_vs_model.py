@@ -16,6 +16,7 @@ either order (``Simulation.ties`` lists them).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -28,6 +29,9 @@ from hypothesis import strategies as st
 import raceway
 from raceway import Chunk, Request
 from raceway.testing import Participant, Scenario, Simulation, race_scenarios, simulate
+
+#: The winner's stream fails this long after its last chunk (scripts that hang after a token).
+IDLE_TIMEOUT_S = 30.0
 
 #: The participants' scripts, by provider name, for the race being run.
 SCRIPTS: dict[str, Participant] = {}
@@ -83,6 +87,7 @@ def config_for(strategy: str, scenario: Scenario) -> raceway.Config:
     ms = [round(t * 1000) for t in (scenario.deadline, scenario.grace, scenario.participants[0].hedge_delay)]
     return raceway.Config(
         timeout_ms=ms[0],
+        idle_timeout_ms=round(IDLE_TIMEOUT_S * 1000),
         grace_period_ms=ms[1],
         strategy=strategy,
         hedge=raceway.HedgeConfig(delay_ms=ms[2], max_extra_load=scenario.max_extra_load),
@@ -104,6 +109,7 @@ class EngineRun:
     """What the engine did: starts, the decision or the failure, from its events."""
 
     starts: dict[int, float] = attrs.field(factory=dict)
+    cancels: dict[int, float] = attrs.field(factory=dict)
     winner: int | None = None
     decided_at: float | None = None
     failure: BaseException | None = None
@@ -120,6 +126,8 @@ def run_engine(strategy: str, scenario: Scenario, *, begin_at: float = 0.0) -> E
     def listen(event: Any) -> None:
         if isinstance(event, raceway.AttemptStarted):
             run.starts[event.index] = event.elapsed_ms / 1000
+        elif isinstance(event, raceway.AttemptCancelled):
+            run.cancels[event.index] = event.elapsed_ms / 1000
         elif isinstance(event, raceway.RaceDecided):
             run.winner, run.decided_at = event.index, event.elapsed_ms / 1000
         elif isinstance(event, raceway.RaceFinished) and run.winner is None:
@@ -156,11 +164,45 @@ def assert_agree(sim: Simulation, run: EngineRun) -> None:
             assert run.result.ttft_ms == pytest.approx(sim.decided_at * 1000, abs=1e-6)
         else:  # it broke after the decision (an error or idle timeout mid-stream)
             assert isinstance(run.failure, raceway.StreamInterruptedError), story
+        expected_cancels = cancels(sim)
+        assert set(run.cancels) <= set(expected_cancels), f"cancelled: {run.cancels}\n{story}"
+        for i, t in expected_cancels.items():
+            if t is not None:
+                assert run.cancels.get(i) == pytest.approx(t, abs=1e-9), f"{names[i]}: {run.cancels}\n{story}"
         return
     assert run.winner is None, f"engine picked {names[run.winner]} at {run.decided_at}\n{story}"
     expected_error = raceway.RaceTimeoutError if sim.outcome == "timeout" else raceway.AllProvidersFailedError
     assert type(run.failure) is expected_error, f"engine raised {run.failure!r}\n{story}"
     assert run.finished_at == pytest.approx(sim.decided_at, abs=1e-9), story
+
+
+def ends_after(p: Participant) -> float:
+    """When an attempt's stream ends by itself, after its start: with its answer or error, or
+    when the idle timeout fires after a token and a hang (for losers too)."""
+    if p.end is not None:
+        return p.end
+    return math.inf if p.ttft is None else p.ttft + IDLE_TIMEOUT_S
+
+
+def cancels(sim: Simulation) -> dict[int, float | None]:
+    """When each loser still running is cancelled: the grace window's close, or the end of
+    the winner's stream if sooner (the caller has nothing left to wait for).
+
+    ``None`` for a loser that ends by itself on that very instant: it may go either way.
+    """
+    assert sim.winner is not None and sim.cancel_losers_at is not None
+    ps = sim.scenario.participants
+    won = ps[sim.winner]
+    assert won.ttft is not None
+    began = sim.starts[sim.winner]
+    stream_end = began + ends_after(won)
+    cancel_at = min(max(sim.cancel_losers_at, sim.decided_at), max(stream_end, sim.decided_at))
+    out: dict[int, float | None] = {}
+    for i, start in sim.starts.items():
+        own_end = start + ends_after(ps[i])
+        if i != sim.winner and own_end >= cancel_at:
+            out[i] = cancel_at if own_end > cancel_at else None
+    return out
 
 
 STRATEGIES = {s.name: s for s in (raceway.FirstWins, raceway.Weighted, raceway.Quality, raceway.Hedged)}
