@@ -16,6 +16,7 @@ either order (``Simulation.ties`` lists them).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -32,6 +33,9 @@ from raceway.testing import Participant, Scenario, Simulation, race_scenarios, s
 
 #: The winner's stream fails this long after its last chunk (scripts that hang after a token).
 IDLE_TIMEOUT_S = 30.0
+
+#: Times closer than this (seconds) may come out equal, or swapped, on trio's clock.
+TIE = 1e-9
 
 #: The participants' scripts, by provider name, for the race being run.
 SCRIPTS: dict[str, Participant] = {}
@@ -200,9 +204,23 @@ def cancels(sim: Simulation) -> dict[int, float | None]:
     out: dict[int, float | None] = {}
     for i, start in sim.starts.items():
         own_end = start + ends_after(ps[i])
-        if i != sim.winner and own_end >= cancel_at:
-            out[i] = cancel_at if own_end > cancel_at else None
+        if i != sim.winner and own_end >= cancel_at - TIE:
+            out[i] = cancel_at if own_end > cancel_at + TIE else None
     return out
+
+
+def facts_nearly_together(sim: Simulation) -> bool:
+    """Whether facts of attempts started at different times fall within a nanosecond.
+
+    On trio's clock they are ``(t0 + start) + t``: when the race begins at a
+    non-zero ``t0``, rounding may merge two such instants the model keeps
+    apart, or split two it merges.
+    """
+    ps = sim.scenario.participants
+    times = sorted(
+        (start + t, start) for i, start in sim.starts.items() for t in (ps[i].ttft, ps[i].end) if t is not None
+    )
+    return any(b - a <= TIE and s != z for (a, s), (b, z) in itertools.pairwise(times))
 
 
 STRATEGIES = {s.name: s for s in (raceway.FirstWins, raceway.Weighted, raceway.Quality, raceway.Hedged)}
@@ -237,6 +255,6 @@ def test_scripted_race_reads_like_the_model() -> None:
 def test_engine_agrees_when_the_race_begins_later(name: str, scenario: Scenario, begin_at: float) -> None:
     """The race's clock starts at a non-zero trio time: float rounding must not change a thing."""
     sim = simulate(STRATEGIES[name], scenario)
-    assume(not sim.ties)
+    assume(not sim.ties and not facts_nearly_together(sim))
     run = run_engine(name, scenario, begin_at=begin_at)
     assert_agree(sim, run)

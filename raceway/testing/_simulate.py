@@ -20,7 +20,9 @@ driver does:
 Every fact of one instant is observed before ``decide`` is asked about that
 instant. When a timer the strategy set (or the deadline) falls on the very
 instant of a fact, the model observes the fact first; the real driver may
-wake on the timer first, so :attr:`Simulation.ties` lists those instants.
+wake on the timer first, so :attr:`Simulation.ties` lists those instants —
+and those within a nanosecond, which floating-point arithmetic on trio's
+clock (``t0 + t``) can make equal or swap.
 
 A strategy that breaks a rule the driver enforces (starting an attempt
 twice, picking one that has not succeeded, an index out of range, a
@@ -55,6 +57,9 @@ from ._scenario import Scenario, fmt_time
 
 Outcome: TypeAlias = Literal["picked", "gave_up", "exhausted", "timeout", "error"]
 
+#: A timer and a fact closer than this (seconds) count as a tie (see the notes above).
+TIE = 1e-9
+
 #: More ``decide`` calls than this in one race means the strategy never ends it
 #: (say, ``Wait`` until a hair after ``now``, forever).
 MAX_STEPS = 10_000
@@ -78,7 +83,7 @@ class Simulation:
     ``starts`` maps each started attempt to its start time; ``facts`` is every
     fact observed, in order (``Started`` included); ``decisions`` is every
     ``(now, decision)`` the strategy made; ``ties`` the instants where a
-    timer and a fact coincided (see the module's notes). ``strategy`` is the
+    timer and a fact coincided, or nearly (see the module's notes). ``strategy`` is the
     strategy object after the race and ``spec`` the :class:`~raceway.RaceSpec`
     it was given (its budget shows what hedging spent).
     """
@@ -341,11 +346,11 @@ class _Race:
             raise _Stop("exhausted", "it waited with no attempt running")
         wake = deadline if until is None or until <= self.now else min(until, deadline)
         next_fact = self.pending[0][0] if self.pending else math.inf
+        if abs(next_fact - wake) <= TIE:
+            self.ties.append(wake)
         if next_fact > wake:
             self.now = wake
             return
-        if next_fact == wake:
-            self.ties.append(wake)
         self.now = next_fact
         while self.pending and self.pending[0][0] == next_fact:
             _, _, fact = heapq.heappop(self.pending)
