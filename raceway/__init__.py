@@ -62,6 +62,8 @@ from ._result import RaceResult as RaceResult
 from ._strategies import Answer as Answer
 from ._strategies import Completed as Completed
 from ._strategies import Contender as Contender
+from ._strategies import Decision as Decision
+from ._strategies import Fact as Fact
 from ._strategies import Failed as Failed
 from ._strategies import FirstToken as FirstToken
 from ._strategies import FirstWins as FirstWins

@@ -150,8 +150,8 @@ class Race:
         self._t0 = trio.current_time()
         self._deadline = spec.deadline
         self._wake = trio.Event()
-        self._wake_at = math.inf
-        self._wake_rel = math.inf
+        self._wake_at = math.inf  # trio time of the strategy's timer (its Wait, or the deadline)
+        self._wake_until = math.inf  # the same, in race time
         self._winner: _Attempt | None = None
         self._decided_at: float | None = None
         self._failure: BaseException | None = None
@@ -236,16 +236,18 @@ class Race:
     # ------------------------------------------------------------ the driver
 
     def _now(self) -> float:
-        return trio.current_time() - self._t0
+        clock = trio.current_time()
+        # (t0 + t) - t0 can come out a hair below t. Once the timer set for t
+        # has fired it is t: otherwise the strategy, asked about a time just
+        # before the one it waits for, waits for it again, and on a virtual
+        # clock the timer fires again at once, forever.
+        if clock >= self._wake_at:
+            return max(clock - self._t0, self._wake_until)
+        return clock - self._t0
 
-    def _advance(self, woke_at: float = 0.0) -> None:
-        """Apply the strategy's decisions at this instant until it waits or decides.
-
-        ``woke_at`` is the (relative) time the driver's timer was set for: once
-        it fired, ``now`` is at least that, even where ``t0 + until`` and
-        ``current_time() - t0`` differ in the last bit of a float.
-        """
-        now = max(self._now(), woke_at)
+    def _advance(self) -> None:
+        """Apply the strategy's decisions at this instant until it waits or decides."""
+        now = self._now()
         strategy = self._strategy
         while self._winner is None and self._failure is None:
             decision = strategy.decide(now)
@@ -263,17 +265,18 @@ class Race:
                 elif not any(a.status == "running" and a.ended is None for a in self._attempts):
                     self._fail("every attempt failed", now, timeout=False)
                 else:
-                    self._wake_rel = self._deadline if until is None or until <= now else min(until, self._deadline)
-                    self._wake_at = self._t0 + self._wake_rel
+                    wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)
+                    self._wake_until = wake_at
+                    self._wake_at = self._t0 + wake_at
                 return
 
     async def _drive(self) -> None:
         while self._winner is None and self._failure is None:
-            with trio.move_on_at(self._wake_at) as timer:
+            with trio.move_on_at(self._wake_at):
                 await self._wake.wait()
             if self._wake.is_set():
                 self._wake = trio.Event()
-            self._advance(self._wake_rel if timer.cancelled_caught else 0.0)
+            self._advance()
 
     def _start(self, i: int, now: float) -> None:
         if not 0 <= i < len(self._attempts):

@@ -1,0 +1,142 @@
+"""``check_strategy``: the rules every strategy keeps, checked on many drawn races."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky, NoSuchExample
+
+from .._strategies import RaceSpec, Wait
+from ._draw import race_scenarios
+from ._scenario import Scenario, fmt_time
+from ._simulate import Simulation, simulate
+
+#: The rules, by the id a :class:`Simulation` (or :func:`broken_rule`) names them with.
+RULES = {
+    "winner": "a winner is an attempt that started and succeeded",
+    "start_twice": "nothing starts twice",
+    "range": "Start and Pick name an attempt that exists",
+    "decision": "decide() returns only Start, Pick, Wait or GiveUp",
+    "raise": "making the strategy, observe() and decide() never raise",
+    "deadline": "the decision never comes after the deadline",
+    "success_kept": "when an attempt succeeds before the deadline, the race does not fail",
+    "runaway": "the race ends: decide() is not asked forever",
+}
+
+
+def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str] | None:
+    """The rule ``sim`` shows broken, as ``(rule id, what happened)``, or ``None``.
+
+    ``allow_give_up`` accepts a race that fails although an answer was in
+    hand (a strategy that may refuse answers, say from an untrusted provider).
+    """
+    if sim.outcome == "error":
+        return (sim.rule or "raise", sim.reason)
+    deadline = sim.spec.deadline
+    if sim.decided_at > deadline:
+        return ("deadline", f"it decided at {fmt_time(sim.decided_at)}, after the deadline {fmt_time(deadline)}")
+    if not sim.failed or allow_give_up:
+        return None
+    hand = sim.in_hand()
+    if not hand:
+        return None
+    first = hand[0]
+    t = sim.success_time(first)
+    assert t is not None
+    name = sim.scenario.participants[first].name
+    last = sim.decisions[-1][1] if sim.decisions else None
+    until = last.until if isinstance(last, Wait) else None
+    if sim.outcome == "timeout" or (until is not None and until > deadline):
+        when = "the deadline" if until is None or until <= deadline else fmt_time(until)
+        return (
+            "deadline",
+            f"with {name}'s answer in hand since {fmt_time(t)}, it waited at {fmt_time(sim.decided_at)} "
+            f"until {when}: its decision would come after the deadline ({fmt_time(deadline)}), "
+            "so the race failed",
+        )
+    how = "gave up" if sim.outcome == "gave_up" else "waited with no attempt running"
+    return ("success_kept", f"it {how} at {fmt_time(sim.decided_at)} although {name} had succeeded at {fmt_time(t)}")
+
+
+def check_strategy(
+    make_strategy: Callable[[RaceSpec], Any],
+    allow_give_up: bool = False,
+    *,
+    max_examples: int | None = None,
+    scenarios: st.SearchStrategy[Scenario] | None = None,
+) -> None:
+    """Check the rules every strategy must keep, on many drawn race timelines.
+
+    The rules: a winner is always an attempt that started and succeeded
+    (for ``success_on = "complete"``: completed with a non-empty answer);
+    nothing starts twice; Start and Pick name attempts that exist; the
+    decision never comes after the deadline; ``decide()`` returns only the
+    four decision types and, like ``observe()``, never raises; and, unless
+    ``allow_give_up``, a race with a success in hand does not fail (no
+    ``GiveUp``, no waiting with nothing running, no waiting out the
+    deadline).
+
+    Args:
+        make_strategy: a callable taking a :class:`~raceway.RaceSpec` and
+            returning a fresh strategy (a :class:`~raceway.Strategy` subclass
+            is one). Called once per simulated race.
+        allow_give_up: accept races that fail with an answer in hand.
+        max_examples: how many timelines to try; ``None`` uses the current
+            hypothesis settings profile (``settings.load_profile``).
+        scenarios: the hypothesis strategy to draw timelines from (default
+            :func:`race_scenarios` ``()``).
+
+    Raises:
+        AssertionError: a rule broke. The message names the rule and shows the
+            smallest timeline hypothesis found that breaks it, as a readable
+            timeline, the strategy's decisions, and the :class:`Scenario` to
+            replay it with :func:`simulate`.
+    """
+    is_built = not isinstance(make_strategy, type) and hasattr(make_strategy, "decide")
+    if is_built or not callable(make_strategy):
+        raise TypeError(
+            "check_strategy needs a callable that makes a fresh strategy from a RaceSpec "
+            f"(a Strategy subclass, or a function), not {make_strategy!r}"
+        )
+    drawn = race_scenarios() if scenarios is None else scenarios
+    current = settings()
+    # No example database: an example saved by an earlier run (of an earlier
+    # version of the strategy) may be replayed without being shrunk again,
+    # and the report must show the smallest timeline.
+    run_settings = settings(current, max_examples=max_examples or current.max_examples, database=None)
+    label = getattr(make_strategy, "__qualname__", None) or repr(make_strategy)
+
+    def breaks(scenario: Scenario) -> bool:
+        return broken_rule(simulate(make_strategy, scenario), allow_give_up) is not None
+
+    try:
+        found = find(drawn, breaks, settings=run_settings)
+    except NoSuchExample:
+        return
+    except Flaky as exc:
+        raise AssertionError(
+            f"{label} decided differently on the same timeline: a strategy must be deterministic "
+            f"(the same facts at the same times give the same decisions)\n{exc}"
+        ) from None
+    sim = simulate(make_strategy, found)
+    broken = broken_rule(sim, allow_give_up)
+    if broken is None:  # pragma: no cover - find() only returns examples that break a rule
+        raise AssertionError(f"{label} broke a rule only once on this timeline (not deterministic?):\n{found!r}")
+    raise AssertionError(_message(label, sim, *broken))
+
+
+def _message(label: str, sim: Simulation, rule: str, detail: str) -> str:
+    lines = [
+        f"{label} broke the rule: {RULES.get(rule, rule)}",
+        f"  {detail}",
+        f"  {sim.timeline()}",
+        "smallest timeline found:",
+        *(f"  {line}" for line in sim.scenario.describe().splitlines()),
+        f"decisions: {sim.decision_log()}",
+        f"replay: simulate({label}, {sim.scenario!r})",
+    ]
+    return "\n".join(lines)
+
