@@ -53,7 +53,7 @@ DEFAULT_VARIANTS: dict[str, tuple[str, int, HedgeConfig | None]] = {
     "first_wins": ("first_wins", 250, None),
     "weighted": ("weighted", 100, None),
     "quality": ("quality", 250, None),
-    "hedged auto": ("hedged", 0, HedgeConfig(delay_ms="auto", max_extra_load=0.15)),
+    "hedged auto": ("hedged", 0, HedgeConfig(delay_ms="auto", max_extra_load=0.1)),
 }
 HEDGE_DELAYS_MS = (50, 100, 200, 400, 800)
 DEADLINE_MS = 10_000
@@ -200,7 +200,7 @@ def compare_planned(
     variants = dict(variants or DEFAULT_VARIANTS)
     if hedge_sweep:
         for d in HEDGE_DELAYS_MS:
-            variants[f"hedged {d} ms"] = ("hedged", 0, HedgeConfig(delay_ms=d, max_extra_load=0.15))
+            variants[f"hedged {d} ms"] = ("hedged", 0, HedgeConfig(delay_ms=d, max_extra_load=0.1))
     names = list(profiles)
     TABLE.plans = draw_plans(profiles, requests, seed)
     config = planned_config(names, variants)

@@ -386,19 +386,24 @@ class Quality(_Windowed):
 class Hedged(Strategy):
     """One attempt at a time, highest priority first; more only when it is slow.
 
-    The next attempt starts when the latest one has had ``hedge_delay``
-    seconds with no token (if the budget allows: a *hedge*), or at once when
-    every running attempt has failed (a *failover*, always allowed). The
-    first token wins; the others are cancelled at once.
+    Order: highest ``priority`` first; equal priorities by tracker score
+    (best first), then as listed. The next attempt starts when the latest
+    one has had ``hedge_delay`` seconds with no token (if the budget allows:
+    a *hedge*), or at once when every running attempt has failed (a
+    *failover*, always allowed). When the budget refuses a hedge, it asks
+    again after twice the wait, then four times, ... (other races refill the
+    budget meanwhile); no hedge starts at or after the deadline. The first
+    token wins; the others are cancelled at once.
     """
 
     name = "hedged"
 
     def __init__(self, spec: RaceSpec) -> None:
         super().__init__(spec)
-        self.order = sorted(range(len(spec.contenders)), key=lambda i: (-spec.contenders[i].priority, i))
+        c = spec.contenders
+        self.order = sorted(range(len(c)), key=lambda i: (-c[i].priority, -c[i].score, i))
         self.hedges = 0
-        self._budget_refused = False
+        self._refusals = 0  # hedges the budget refused since the latest start
         self._last_start = 0.0
         self._last_index = self.order[0] if self.order else 0
 
@@ -407,6 +412,7 @@ class Hedged(Strategy):
         if isinstance(fact, Started):
             self._last_start = fact.t
             self._last_index = fact.index
+            self._refusals = 0
 
     def decide(self, now: float) -> Decision:
         wins = self.successes()
@@ -417,17 +423,22 @@ class Hedged(Strategy):
             return Start(waiting[0])
         if not self.any_pending():
             return Start(waiting[0]) if waiting else GiveUp("every attempt failed")
-        if not waiting or self._budget_refused:
-            return Wait(self.spec.deadline)
-        hedge_at = self._last_start + self.spec.contenders[self._last_index].hedge_delay
+        deadline = self.spec.deadline
+        if not waiting or now >= deadline:
+            return Wait(deadline)
+        delay = self.spec.contenders[self._last_index].hedge_delay
+        # 0 refusals: the delay; then 2x, 4x ... the delay after the start.
+        hedge_at = self._last_start + delay * 2**self._refusals
         if now < hedge_at:
-            return Wait(min(hedge_at, self.spec.deadline))
+            return Wait(min(hedge_at, deadline))
         budget = self.spec.budget
         if budget is None or budget.try_spend():
             self.hedges += 1
             return Start(waiting[0])
-        self._budget_refused = True
-        return Wait(self.spec.deadline)
+        if budget.max_extra_load <= 0 or delay <= 0:
+            return Wait(deadline)  # hedging is off: failover only
+        self._refusals += 1
+        return Wait(min(self._last_start + delay * 2**self._refusals, deadline))
 
 
 BUILTIN: dict[str, type[Strategy]] = {

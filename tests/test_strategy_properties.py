@@ -216,9 +216,9 @@ def test_hedged_starts_follow_the_delay_and_failure_rules(scenario: Scenario) ->
     sim = simulate(Hedged, scenario)
     ps = scenario.participants
     story = sim.describe()
-    order = sorted(range(len(ps)), key=lambda i: (-ps[i].priority, i))
+    order = sorted(range(len(ps)), key=lambda i: (-ps[i].priority, -ps[i].score, i))
     started = list(sim.starts)  # in the order they started
-    assert started == order[: len(started)], f"highest priority first, ties by index\n{story}"
+    assert started == order[: len(started)], f"highest priority first, ties by score, then index\n{story}"
     assert sim.starts[order[0]] == 0.0
     # Replay the facts in the order the strategy observed them, to know what
     # it knew at each start (facts of one instant arrive in steps: those of
@@ -294,3 +294,24 @@ def test_hedged_stops_hedging_when_the_budget_is_spent() -> None:
     sim = simulate(Hedged, scenario)
     assert sim.starts == {0: 0.0, 1: 0.1}, sim.timeline()
     assert sim.winner_name == "a"
+
+
+def test_hedged_asks_a_refusing_budget_again_after_twice_the_wait() -> None:
+    from raceway import Contender, HedgeBudget, RaceSpec, Start, Started, Wait
+
+    budget = HedgeBudget(max_extra_load=0.5, balance=0.0)
+    spec = RaceSpec(
+        contenders=tuple(Contender(index=i, provider=n, hedge_delay=0.1) for i, n in enumerate("ab")),
+        deadline=5.0,
+        grace=0.0,
+        budget=budget,
+    )
+    s = Hedged(spec)
+    assert s.decide(0.0) == Start(0)
+    s.observe(Started(0, 0.0))
+    assert s.decide(0.1) == Wait(0.2)  # refused at the delay: ask again at 2x
+    assert s.decide(0.2) == Wait(0.4)  # refused again: 4x
+    budget.deposit()
+    budget.deposit()  # other races refilled it
+    assert s.decide(0.4) == Start(1)
+    assert budget.balance == 0.0
