@@ -90,6 +90,9 @@ class _Plan:
     strategy_name: str
     budget: HedgeBudget
     scorer: Callable[..., float] | None
+    labels: tuple[str, ...]
+    hedge_delay: float | None  # seconds; None: auto, per provider from the tracker
+    hedge_quantile: float
 
 
 class Engine:
@@ -141,24 +144,19 @@ class Engine:
         tracker = self.tracker
         contenders: list[Contender] = []
         attempts = []
-        hedge_delay = resolved.hedge.delay_ms
-        lo, hi = AUTO_HEDGE_QUANTILE_RANGE
-        hedge_quantile = min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load))
         self._race_count += 1
         race_id = f"{self._race_prefix}-{self._race_count}"
         # Cooldowns (issue 4): None when all may race; benched ones are listed as not_started.
-        admitted = tracker.admit([p.label for p in resolved.participants], race_id)
+        admitted = tracker.admit(plan.labels, race_id)
         benched: list[AttemptRecord] = []
-        for i, (p, provider) in enumerate(zip(resolved.participants, plan.providers, strict=True)):
-            label = p.label
+        for i, (p, provider, label) in enumerate(zip(resolved.participants, plan.providers, plan.labels, strict=True)):
             if admitted is not None and not admitted[i]:
                 benched.append(tracker.benched(p.name, p.model))
                 continue
-            if hedge_delay == "auto":
-                observed = tracker.ttft_percentile(label, hedge_quantile)
+            delay = plan.hedge_delay
+            if delay is None:  # auto: from what the tracker saw of this provider
+                observed = tracker.ttft_percentile(label, plan.hedge_quantile)
                 delay = AUTO_HEDGE_FALLBACK_S if observed is None else observed / 1000
-            else:
-                delay = hedge_delay / 1000
             contenders.append(
                 Contender(
                     index=len(contenders),
@@ -200,6 +198,7 @@ class Engine:
         plan = self._plans.get(model)
         if plan is None:
             resolved = self.config.resolve(model)
+            lo, hi = AUTO_HEDGE_QUANTILE_RANGE
             name = resolved.strategy
             factory: StrategyFactory = BUILTIN[name] if name in BUILTIN else import_object(name)
             scorer = import_object(resolved.quality_scorer) if resolved.quality_scorer else None
@@ -210,6 +209,9 @@ class Engine:
                 strategy_name=name,
                 budget=HedgeBudget(max_extra_load=resolved.hedge.max_extra_load),
                 scorer=scorer,
+                labels=tuple(p.label for p in resolved.participants),
+                hedge_delay=None if resolved.hedge.delay_ms == "auto" else resolved.hedge.delay_ms / 1000,
+                hedge_quantile=min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load)),
             )
             self._plans[model] = plan
         return plan

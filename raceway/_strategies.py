@@ -276,24 +276,39 @@ class FirstWins(Strategy):
 
     name = "first_wins"
 
-    def decide(self, now: float) -> Decision:
-        # One pass (this runs several times per race, on the hot path).
-        best, best_t, unstarted, pending = -1, math.inf, -1, False
-        for i, a in enumerate(self.attempts):
-            if a.started is None:
-                if unstarted < 0:
-                    unstarted = i
-            elif a.failed is None:
+    # Kept up to date by observe() so that decide() — asked once per start
+    # and once per wake — costs O(1), not a scan of every attempt.
+    def __init__(self, spec: RaceSpec) -> None:
+        super().__init__(spec)
+        self._best = -1  # the earliest success so far (ties: the lower index)
+        self._best_t = math.inf
+        self._next = 0  # no attempt below this index is unstarted
+
+    def observe(self, fact: Fact) -> None:
+        super().observe(fact)
+        kind = type(fact)
+        if kind is FirstToken or kind is Completed:
+            a = self.attempts[fact.index]
+            t = a.first_token
+            if a.failed is None and t is not None and (t, fact.index) < (self._best_t, self._best):
+                self._best, self._best_t = fact.index, t
+        elif kind is Failed and fact.index == self._best:
+            self._best, self._best_t = -1, math.inf
+            for i, a in enumerate(self.attempts):
                 t = a.first_token
-                if t is None:
-                    pending = pending or a.completed is None
-                elif t < best_t:
-                    best, best_t = i, t
-        if best >= 0:
-            return Pick(best, cancel_losers_at=best_t + self.spec.grace)
-        if unstarted >= 0:
-            return Start(unstarted)
-        if not pending:
+                if a.failed is None and t is not None and t < self._best_t:
+                    self._best, self._best_t = i, t
+
+    def decide(self, now: float) -> Decision:
+        if self._best >= 0:
+            return Pick(self._best, cancel_losers_at=self._best_t + self.spec.grace)
+        attempts = self.attempts
+        n = len(attempts)
+        while self._next < n and attempts[self._next].started is not None:
+            self._next += 1
+        if self._next < n:
+            return Start(self._next)
+        if not any(a.failed is None and a.first_token is None and a.completed is None for a in attempts):
             return GiveUp("every attempt failed")
         return Wait(self.spec.deadline)
 

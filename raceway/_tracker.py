@@ -83,6 +83,8 @@ REF_TTFT_S = 0.5
 STALE_S = 3600.0
 NEUTRAL = 0.5
 #: The score's weights (see the module docstring); they sum to 1.
+#: Decay is applied when at least this much time passed since the last step.
+DECAY_STEP_S = 1.0
 W_RELIABILITY = 0.35
 W_WIN_RATE = 0.15
 W_SPEED = 0.50
@@ -224,7 +226,9 @@ def _ewma(old: float | None, sample: float) -> float:
 
 
 def _step(x: float, n: float, sample: float, prior: float, alpha_min: float) -> tuple[float, float]:
-    alpha = max(alpha_min, 1.0 / (n + prior + 1.0))
+    alpha = 1.0 / (n + prior + 1.0)
+    if alpha < alpha_min:  # (not max(): this runs for every attempt of every race)
+        alpha = alpha_min
     return x + alpha * (sample - x), n + 1.0
 
 
@@ -301,7 +305,8 @@ class Record:
     def learn(self, obs: Observation) -> None:
         """Fold one observation into the samples, means and score estimates."""
         self.decay_to(obs.ts)
-        self.last_seen = obs.ts if self.last_seen is None else max(self.last_seen, obs.ts)
+        if self.last_seen is None or obs.ts > self.last_seen:
+            self.last_seen = obs.ts
         status = obs.status
         if obs.ttft_ms is not None:
             _push(self.ttft, self._ttft_sorted, obs.ttft_ms)
@@ -334,6 +339,10 @@ class Record:
         """Relax the estimates toward neutral for the time since the last update."""
         if self.updated is None:
             self.updated = now
+            return
+        if now - self.updated < DECAY_STEP_S:
+            # Decay is exp(-age/STALE_S): applying it later for the whole age
+            # is the same as applying it now and then, so skip the tiny steps.
             return
         d = _decay(now - self.updated)
         if d < 1.0:
