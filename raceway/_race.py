@@ -79,7 +79,10 @@ from ._strategies import (
     Start,
     Started,
     Strategy,
+    Wait,
 )
+
+_DECISIONS = (Start, Pick, GiveUp, Wait)
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32
@@ -137,7 +140,6 @@ class Race:
         self.race_id = race_id
         self._nursery = nursery
         self._strategy = strategy
-        self._spec = spec
         self._attempts = [_Attempt(i, p, r) for i, (p, r) in enumerate(attempts)]
         self._virtual_model = virtual_model
         self._virtual_model_desc = virtual_model_desc
@@ -252,13 +254,17 @@ class Race:
         while self._winner is None and self._failure is None:
             decision = strategy.decide(now)
             kind = type(decision)
+            if kind not in _DECISIONS:  # a subclass, or not a decision at all
+                kind = next((k for k in _DECISIONS if isinstance(decision, k)), kind)
+                if kind not in _DECISIONS:
+                    raise StrategyError(f"strategy {type(strategy).__name__} returned {decision!r}, not a decision")
             if kind is Start:
                 self._start(decision.index, now)  # type: ignore[union-attr]
             elif kind is Pick:
                 self._pick(decision, now)  # type: ignore[arg-type]
             elif kind is GiveUp:
                 self._fail(decision.reason, now, timeout=False)  # type: ignore[union-attr]
-            else:
+            else:  # Wait
                 until = decision.until  # type: ignore[union-attr]
                 if now >= self._deadline:
                     self._fail("the deadline passed", now, timeout=True)

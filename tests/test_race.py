@@ -503,3 +503,15 @@ async def test_a_timeout_says_why_the_failed_attempts_failed(autojump_clock: Any
     assert message.startswith("no provider answered within 300 ms")
     assert "a/a-m: API key missing: set the environment variable A_KEY" in message
     assert "b/b-m" not in message
+
+
+class ReturnsNonsense(raceway.Strategy):
+    def decide(self, now: float) -> Any:
+        return "start everything"
+
+
+async def test_a_strategy_that_returns_no_decision_is_a_clear_error(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.010)
+    async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"])) as engine:
+        with pytest.raises(raceway.StrategyError, match="returned 'start everything', not a decision"):
+            await engine.complete(MSG, "v")
