@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="2,3,8,32")
     args = parser.parse_args()
     data: dict[str, Any] = {"races_per_size": args.races, "per_participants": {}}
+    trio.run(measure, 3, 1000)  # warm up (imports, caches, CPU clocks); not reported
     for n in (int(x) for x in args.sizes.split(",")):
         data["per_participants"][str(n)] = trio.run(measure, n, args.races)
     data["in_flight"] = trio.run(in_flight, args.in_flight)
