@@ -190,3 +190,18 @@ def test_importing_the_kit_without_hypothesis_says_what_to_install() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "raceway.testing needs hypothesis" in out and "pip install 'raceway[testing]'" in out
+
+
+class GivesUpAtTheFirstFailure(FirstWins):
+    def decide(self, now: float) -> Decision:
+        if any(a.failed is not None for a in self.attempts) and not self.successes():
+            return GiveUp("one failed: give up")
+        return super().decide(now)
+
+
+def test_giving_up_before_a_started_attempt_could_answer_is_caught() -> None:
+    with pytest.raises(AssertionError) as info:
+        check_strategy(GivesUpAtTheFirstFailure)
+    message = str(info.value)
+    assert "when an attempt succeeds before the deadline, the race does not fail" in message
+    assert "would have succeeded at" in message

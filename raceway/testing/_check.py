@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
         return None
     hand = sim.in_hand()
     if not hand:
-        return None
+        return _cut_off(sim)
     first = hand[0]
     t = sim.success_time(first)
     assert t is not None
@@ -59,6 +60,29 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
         )
     how = "gave up" if sim.outcome == "gave_up" else "waited with no attempt running"
     return ("success_kept", f"it {how} at {fmt_time(sim.decided_at)} although {name} had succeeded at {fmt_time(t)}")
+
+
+def _cut_off(sim: Simulation) -> tuple[str, str] | None:
+    """A started attempt that would have succeeded before the deadline, had the race not failed first."""
+    deadline = sim.spec.deadline
+    later = []
+    for i, start in sim.starts.items():
+        p = sim.scenario.participants[i]
+        if p.fails or p.ttft is None:
+            continue
+        at = start + (p.ttft if sim.success_on == "first_token" else (p.end if p.end is not None else math.inf))
+        if sim.decided_at < at < deadline:
+            later.append((at, i, start))
+    if not later:
+        return None
+    at, i, start = min(later)
+    name = sim.scenario.participants[i].name
+    how = "gave up" if sim.outcome == "gave_up" else "waited with no attempt running"
+    return (
+        "success_kept",
+        f"it {how} at {fmt_time(sim.decided_at)} although {name}, started at {fmt_time(start)}, "
+        f"would have succeeded at {fmt_time(at)}, before the deadline ({fmt_time(deadline)})",
+    )
 
 
 def check_strategy(
