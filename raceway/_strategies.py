@@ -404,8 +404,8 @@ class Hedged(Strategy):
     Order: highest ``priority`` first; equal priorities by tracker score
     (best first), then as listed. The next attempt starts when the latest
     one has had ``hedge_delay`` seconds with no token (if the budget allows:
-    a *hedge*), or at once when every running attempt has failed (a
-    *failover*, always allowed). When the budget refuses a hedge, it asks
+    a *hedge*), or at once when an attempt fails (a *failover*: one per
+    failure, always allowed, even while other attempts still run). When the budget refuses a hedge, it asks
     again after twice the wait, then four times, ... (other races refill the
     budget meanwhile); no hedge starts at or after the deadline. The first
     token wins; the others are cancelled at once.
@@ -419,6 +419,7 @@ class Hedged(Strategy):
         self.order = sorted(range(len(c)), key=lambda i: (-c[i].priority, -c[i].score, i))
         self.hedges = 0
         self._refusals = 0  # hedges the budget refused since the latest start
+        self._owed = 0  # failovers owed: one per failure not yet replaced
         self._last_start = 0.0
         self._last_index = self.order[0] if self.order else 0
 
@@ -428,6 +429,8 @@ class Hedged(Strategy):
             self._last_start = fact.t
             self._last_index = fact.index
             self._refusals = 0
+        elif isinstance(fact, Failed):
+            self._owed += 1
 
     def decide(self, now: float) -> Decision:
         wins = self.successes()
@@ -436,9 +439,12 @@ class Hedged(Strategy):
         waiting = [i for i in self.order if self.attempts[i].started is None]
         if len(waiting) == len(self.order):
             return Start(waiting[0])
+        deadline = self.spec.deadline
+        if waiting and self._owed and now < deadline:
+            self._owed -= 1
+            return Start(waiting[0])
         if not self.any_pending():
             return Start(waiting[0]) if waiting else GiveUp("every attempt failed")
-        deadline = self.spec.deadline
         if not waiting or now >= deadline:
             return Wait(deadline)
         delay = self.spec.contenders[self._last_index].hedge_delay

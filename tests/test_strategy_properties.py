@@ -16,6 +16,7 @@ from hypothesis import given
 
 from raceway import (
     Answer,
+    Failed,
     FirstToken,
     FirstWins,
     Hedged,
@@ -225,21 +226,26 @@ def test_hedged_starts_follow_the_delay_and_failure_rules(scenario: Scenario) ->
     # an attempt started at that instant come after the start).
     running: list[int] = []  # started, no token yet, not ended: may still succeed
     last_fact = 0.0
+    owed = 0  # failures not yet replaced by a failover
     hedges = 0
     for fact in sim.facts:
         if not isinstance(fact, Started):
             if fact.index in running:
                 running.remove(fact.index)
+            if isinstance(fact, Failed):
+                owed += 1
             last_fact = fact.t
             continue
         if fact.index != started[0]:
-            if running:
+            if owed and fact.t == last_fact:
+                owed -= 1  # a failover: at once when an attempt failed
+            elif running:
                 # A hedge: the latest attempt has had its delay with no token.
                 latest = started[started.index(fact.index) - 1]
                 assert fact.t == sim.starts[latest] + ps[latest].hedge_delay, f"hedge off its delay\n{story}"
                 hedges += 1
             else:
-                # A failover: at once when the last running attempt stopped.
+                # Nothing running and no failure owed: an attempt ended empty.
                 assert fact.t == last_fact, f"failover not at once\n{story}"
         assert fact.t <= scenario.deadline
         running.append(fact.index)
@@ -277,11 +283,11 @@ def test_hedged_hedges_after_the_delay_and_fails_over_at_once() -> None:
         ),
     )
     sim = simulate(Hedged, scenario)
-    # a first; no token by 0.100: hedge b; a fails at 0.200, b (still due to hedge at
-    # 0.400) at 0.250: nothing left running, so c at once; c's token at 0.300 wins.
+    # a first; no token by 0.100: hedge b; a fails at 0.200 while b still runs:
+    # c at once (a failover); c's token at 0.250 wins, b is cancelled then.
     assert sim.timeline() == (
-        "a: start 0, fail 0.200 | b: start 0.100, fail 0.250 | c: start 0.250, token 0.300"
-        " -> picked c at 0.300 (losers cancelled at 0.300)"
+        "a: start 0, fail 0.200 | b: start 0.100 | c: start 0.200, token 0.250"
+        " -> picked c at 0.250 (losers cancelled at 0.250)"
     )
 
 
@@ -315,3 +321,18 @@ def test_hedged_asks_a_refusing_budget_again_after_twice_the_wait() -> None:
     budget.deposit()  # other races refilled it
     assert s.decide(0.4) == Start(1)
     assert budget.balance == 0.0
+
+
+def test_hedged_fails_over_at_once_even_while_another_attempt_runs() -> None:
+    scenario = Scenario(
+        participants=(
+            Participant(name="never", priority=3, hedge_delay=0.1),
+            Participant(name="failfast", priority=2, end=0.02, fails=True, hedge_delay=0.1),
+            Participant(name="fast", priority=1, ttft=0.05, end=0.06, hedge_delay=0.1),
+        ),
+    )
+    sim = simulate(Hedged, scenario)
+    # never at 0; hedge failfast at 0.100; it fails at 0.120 while never still
+    # runs: fast starts at once (a failover, not a hedge), answers at 0.170.
+    assert sim.starts == {0: 0.0, 1: 0.1, 2: pytest.approx(0.12)}, sim.timeline()
+    assert sim.winner_name == "fast" and sim.decided_at == pytest.approx(0.17)
