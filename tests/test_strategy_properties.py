@@ -284,9 +284,9 @@ def test_hedged_hedges_after_the_delay_and_fails_over_at_once() -> None:
     )
     sim = simulate(Hedged, scenario)
     # a first; no token by 0.100: hedge b; a fails at 0.200 while b still runs:
-    # c at once (a failover); c's token at 0.250 wins, b is cancelled then.
+    # c at once (a failover); b fails at 0.250, the instant c's token wins.
     assert sim.timeline() == (
-        "a: start 0, fail 0.200 | b: start 0.100 | c: start 0.200, token 0.250"
+        "a: start 0, fail 0.200 | b: start 0.100, fail 0.250 | c: start 0.200, token 0.250"
         " -> picked c at 0.250 (losers cancelled at 0.250)"
     )
 
