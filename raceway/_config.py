@@ -54,7 +54,7 @@ class HedgeConfig:
     provider's observed TTFT at the ``1 - max_extra_load`` quantile (p90 for
     0.1; kept between p75 and p99), so about the budget's share of races
     hedge. ``max_extra_load`` caps hedge attempts as a fraction of races (0.1:
-    at most one extra request per ten races, plus a small reserve).
+    at most one extra request per ten races, plus a reserve of two).
     """
 
     delay_ms: int | Literal["auto"] = "auto"

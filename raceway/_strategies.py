@@ -146,14 +146,15 @@ class HedgeBudget:
 
     A token bucket: each race deposits ``max_extra_load`` (the engine calls
     :meth:`deposit`), each hedge spends one. It starts full with ``reserve``
-    tokens so that a cold engine can hedge its first races; the reserve of 10
-    is Finagle's ``RetryBudget`` default minimum. ``max_extra_load`` of 0
+    tokens, so that a cold engine can hedge its first race through three
+    providers, and never holds more: over ``n`` races at most
+    ``reserve + max_extra_load × n`` hedges start. ``max_extra_load`` of 0
     turns hedging on delay off (failover after a failure is not extra load
     and is always allowed).
     """
 
     max_extra_load: float = 0.1
-    reserve: float = 10.0
+    reserve: float = 2.0
     balance: float = field(default=math.nan)
 
     def __attrs_post_init__(self) -> None:

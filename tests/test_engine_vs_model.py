@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 import raceway
 from raceway import Chunk, Request
 from raceway.testing import Participant, Scenario, Simulation, race_scenarios, simulate
+from raceway.testing._scenario import HEDGE_RESERVE
 
 #: The winner's stream fails this long after its last chunk (scripts that hang after a token).
 IDLE_TIMEOUT_S = 30.0
@@ -83,7 +84,7 @@ def engine_scenarios(draw: st.DrawFn) -> Scenario:
     scenario = draw(SCENARIOS)
     delay = draw(HEDGE_DELAYS)
     participants = tuple(attrs.evolve(p, score=0.5, hedge_delay=delay) for p in scenario.participants)
-    balance = 10.0 if scenario.max_extra_load > 0 else 0.0
+    balance = HEDGE_RESERVE if scenario.max_extra_load > 0 else 0.0  # what a fresh engine's budget holds
     return attrs.evolve(scenario, participants=participants, hedge_balance=balance)
 
 

@@ -515,3 +515,17 @@ async def test_a_strategy_that_returns_no_decision_is_a_clear_error(autojump_clo
     async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"])) as engine:
         with pytest.raises(raceway.StrategyError, match="returned 'start everything', not a decision"):
             await engine.complete(MSG, "v")
+
+
+async def test_the_hedge_budget_caps_extra_attempts_across_races(autojump_clock: Any) -> None:
+    SCRIPTS["slow"] = Script(ttft=0.300)
+    SCRIPTS["fast"] = Script(ttft=0.010)
+    refs = [{"name": "slow", "priority": 2}, {"name": "fast", "priority": 1}]
+    cfg = config("hedged", refs, hedge={"delay_ms": 50, "max_extra_load": 0.1})
+    async with raceway.open_engine(cfg) as engine:
+        results = [await engine.complete(MSG, "v") for _ in range(100)]
+    hedges = sum(a.status != "not_started" for r in results for a in r.attempts if a.provider == "fast")
+    # At most the reserve (2) plus a tenth of the races (a deposit into a full
+    # bucket is lost, hence one fewer here), and the budget is used.
+    assert hedges == 11
+    assert [r.provider for r in results[:2]] == ["fast", "fast"]
