@@ -268,7 +268,11 @@ class Race:
                 until = decision.until  # type: ignore[union-attr]
                 if now >= self._deadline:
                     self._fail("the deadline passed", now, timeout=True)
-                elif not any(a.status == "running" and a.ended is None for a in self._attempts):
+                elif not any(
+                    a.status == "not_started" or (a.status == "running" and a.ended is None) for a in self._attempts
+                ):
+                    # Nothing runs and nothing is left to start: nothing can change.
+                    # (With attempts left, a Wait is honoured: a strategy may back off.)
                     self._fail("every attempt failed", now, timeout=False)
                 else:
                     wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)

@@ -529,3 +529,29 @@ async def test_the_hedge_budget_caps_extra_attempts_across_races(autojump_clock:
     # bucket is lost, hence one fewer here), and the budget is used.
     assert hedges == 11
     assert [r.provider for r in results[:2]] == ["fast", "fast"]
+
+
+class BacksOff(raceway.Strategy):
+    """Start a; if it fails, wait 100 ms, then start b."""
+
+    def decide(self, now: float) -> Any:
+        a, b = self.attempts
+        if a.started is None:
+            return raceway.Start(0)
+        for i in self.successes():
+            return raceway.Pick(i, cancel_losers_at=now)
+        if a.failed is not None and b.started is None:
+            if now >= a.failed + 0.1:
+                return raceway.Start(1)
+            return raceway.Wait(a.failed + 0.1)
+        return raceway.Wait(self.spec.deadline)
+
+
+async def test_a_strategy_may_back_off_while_nothing_runs(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(fail_at=0.020)
+    SCRIPTS["b"] = Script(ttft=0.010)
+    async with raceway.open_engine(config("test_race:BacksOff", ["a", "b"])) as engine:
+        t0 = trio.current_time()
+        result = await engine.complete(MSG, "v")
+    assert when("b", "start") == pytest.approx(t0 + 0.120)
+    assert result.provider == "b" and result.ttft_ms == pytest.approx(130)

@@ -14,8 +14,10 @@ driver does:
 * ``Wait(until)``: the clock moves to the next fact or to ``until``,
   whichever comes first, but never past the deadline (``until`` of ``None``
   or not after ``now`` means "until the next fact"). A ``Wait`` at or after
-  the deadline is a timeout; a ``Wait`` while no attempt is running fails
-  the race (nothing could ever wake the strategy).
+  the deadline is a timeout; a ``Wait`` while no attempt is running and
+  none is left to start fails the race (nothing could ever change). With
+  attempts left to start it is honoured: a strategy may back off before
+  its next start.
 
 Every fact of one instant is observed before ``decide`` is asked about that
 instant. When a timer the strategy set (or the deadline) falls on the very
@@ -74,8 +76,9 @@ class Simulation:
     * ``"picked"``: ``winner`` won at ``decided_at``; losers may run until
       ``cancel_losers_at``;
     * ``"gave_up"``: the strategy answered ``GiveUp(reason)`` at ``decided_at``;
-    * ``"exhausted"``: it waited while no attempt was running, so the race
-      failed at ``decided_at`` (the driver's "every attempt failed");
+    * ``"exhausted"``: it waited while no attempt was running and none was
+      left to start, so the race failed at ``decided_at`` (the driver's
+      "every attempt failed");
     * ``"timeout"``: it was still waiting at the deadline;
     * ``"error"``: it broke a rule the driver enforces, or raised: ``rule``
       names the rule, ``reason`` says what happened.
@@ -342,8 +345,8 @@ class _Race:
         deadline = self.spec.deadline
         if self.now >= deadline:
             raise _Stop("timeout", "the deadline passed")
-        if all(i in self.ended for i in self.starts):
-            raise _Stop("exhausted", "it waited with no attempt running")
+        if len(self.starts) == len(self.scenario.participants) and all(i in self.ended for i in self.starts):
+            raise _Stop("exhausted", "it waited with no attempt running and none left to start")
         wake = deadline if until is None or until <= self.now else min(until, deadline)
         next_fact = self.pending[0][0] if self.pending else math.inf
         if abs(next_fact - wake) <= TIE:
