@@ -151,7 +151,7 @@ class Engine:
         benched: list[AttemptRecord] = []
         for i, (p, provider, label) in enumerate(zip(resolved.participants, plan.providers, plan.labels, strict=True)):
             if admitted is not None and not admitted[i]:
-                benched.append(tracker.benched(p.name, p.model))
+                benched.append(attrs.evolve(tracker.benched(p.name, p.model), index=i))
                 continue
             delay = plan.hedge_delay
             if delay is None:  # auto: from what the tracker saw of this provider
@@ -191,7 +191,10 @@ class Engine:
             idle_timeout=resolved.idle_timeout_ms / 1000,
             emit=self._emit if self._listeners else None,
             on_finished=self._race_finished,
-            benched=tuple(attrs.evolve(b, index=len(attempts) + k) for k, b in enumerate(benched)),
+            # With some benched, events and records keep each participant's own place.
+            benched=tuple(benched),
+            numbers=tuple(i for i in range(len(plan.labels)) if admitted is None or admitted[i]) if benched else (),
+            participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
         )
 
     def _plan(self, model: str | None) -> _Plan:

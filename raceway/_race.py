@@ -94,7 +94,8 @@ class StrategyError(RacewayError):
 
 @define(slots=True, eq=False)
 class _Attempt:
-    index: int
+    index: int  # the strategy's index
+    number: int  # the participant's place in the virtual model (events and records)
     provider: Provider
     request: Request
     scope: trio.CancelScope | None = None
@@ -136,11 +137,14 @@ class Race:
         emit: Callable[[Any], None] | None,
         on_finished: Callable[[RaceFinished], None],
         benched: tuple[AttemptRecord, ...] = (),
+        numbers: tuple[int, ...] = (),
+        participants: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.race_id = race_id
         self._nursery = nursery
         self._strategy = strategy
-        self._attempts = [_Attempt(i, p, r) for i, (p, r) in enumerate(attempts)]
+        numbers = numbers or tuple(range(len(attempts)))
+        self._attempts = [_Attempt(i, n, p, r) for i, (n, (p, r)) in enumerate(zip(numbers, attempts, strict=True))]
         self._virtual_model = virtual_model
         self._virtual_model_desc = virtual_model_desc
         self._strategy_name = strategy_name
@@ -169,7 +173,7 @@ class Race:
                     ts=time.time(),
                     virtual_model=virtual_model,
                     strategy=strategy_name,
-                    participants=tuple((p.name, r.model) for p, r in attempts),
+                    participants=participants or tuple((p.name, r.model) for p, r in attempts),
                 )
             )
         self._advance()
@@ -304,7 +308,7 @@ class Race:
                     race_id=self.race_id,
                     ts=time.time(),
                     elapsed_ms=now * 1000,
-                    index=i,
+                    index=a.number,
                     provider=a.provider.name,
                     model=a.request.model,
                 )
@@ -342,7 +346,7 @@ class Race:
                     race_id=self.race_id,
                     ts=time.time(),
                     elapsed_ms=now * 1000,
-                    index=i,
+                    index=w.number,
                     provider=w.provider.name,
                     model=w.request.model,
                     ttft_ms=now * 1000,
@@ -362,7 +366,7 @@ class Race:
                 )
                 self._close_attempt(a, now, cancelled=True)
             if a.error is not None:
-                errors[f"{a.provider.name}/{a.request.model}#{a.index}"] = a.error
+                errors[f"{a.provider.name}/{a.request.model}#{a.number}"] = a.error
         if timeout:
             message = f"no provider answered within {self._deadline * 1000:.0f} ms"
             # Say why the attempts that failed before the deadline failed (a
@@ -378,6 +382,9 @@ class Race:
         else:
             detail = "; ".join(f"{label.rpartition('#')[0]}: {e}" for label, e in errors.items())
             exc = AllProvidersFailedError(f"all providers failed: {detail or reason}", errors)
+        if self._benched:
+            sitting = ", ".join(f"{b.label} ({b.error})" for b in self._benched)
+            exc.args = (f"{exc.args[0]}; sitting this race out: {sitting}",)
         group = list(errors.values()) or [ProviderError(reason)]
         exc.__cause__ = ExceptionGroup("errors of every attempt", group)  # type: ignore[type-var]
         self._failure = exc
@@ -460,7 +467,7 @@ class Race:
                     race_id=self.race_id,
                     ts=time.time(),
                     elapsed_ms=now * 1000,
-                    index=a.index,
+                    index=a.number,
                     provider=a.provider.name,
                     model=a.request.model,
                     ttft_ms=(now - a.started) * 1000,
@@ -492,7 +499,7 @@ class Race:
                     race_id=self.race_id,
                     ts=time.time(),
                     elapsed_ms=now * 1000,
-                    index=a.index,
+                    index=a.number,
                     provider=a.provider.name,
                     model=a.request.model,
                     error_kind=_kind(exc),
@@ -518,7 +525,7 @@ class Race:
                     race_id=self.race_id,
                     ts=time.time(),
                     elapsed_ms=now * 1000,
-                    index=a.index,
+                    index=a.number,
                     provider=a.provider.name,
                     model=a.request.model,
                     answered=a.first_token is not None,
@@ -589,7 +596,7 @@ class Race:
             status = a.status if a.status != "running" else ("lost" if a.first_token is not None else "cancelled")
             out.append(
                 AttemptRecord(
-                    index=a.index,
+                    index=a.number,
                     provider=a.provider.name,
                     model=a.request.model,
                     status=status,  # type: ignore[arg-type]
@@ -604,7 +611,9 @@ class Race:
                     output_chars=sum(map(len, a.parts)),
                 )
             )
-        return (*out, *self._benched)
+        if not self._benched:
+            return tuple(out)
+        return tuple(sorted((*out, *self._benched), key=lambda r: r.index))
 
     def _report_finished(
         self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None
@@ -623,7 +632,7 @@ class Race:
                 strategy=self._strategy_name,
                 outcome=outcome,
                 attempts=records if records is not None else self._records(),
-                winner=None if w is None else w.index,
+                winner=None if w is None else w.number,
                 ttft_ms=None if self._decided_at is None else self._decided_at * 1000,
                 total_ms=now * 1000,
                 error=error,

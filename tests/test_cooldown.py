@@ -153,11 +153,13 @@ async def test_the_engine_benches_a_failing_provider_and_lists_it_as_not_started
         events.clear()
         benched = await engine.complete([{"role": "user", "content": "hi"}], model="vm")
         (started,) = [e for e in events if isinstance(e, raceway.RaceStarted)]
-        assert started.participants == (("solid", "s"),)
-        assert [(a.provider, a.status, a.error_kind) for a in benched.attempts] == [
-            ("solid", "won", None),
-            ("flaky", "not_started", "cooldown"),
+        # Everyone keeps their place in the virtual model; flaky sits this one out.
+        assert started.participants == (("flaky", "f"), ("solid", "s"))
+        assert [(a.index, a.provider, a.status, a.error_kind) for a in benched.attempts] == [
+            (0, "flaky", "not_started", "cooldown"),
+            (1, "solid", "won", None),
         ]
+        assert [e.index for e in events if isinstance(e, raceway.AttemptStarted)] == [1]
         assert engine.stats()["flaky/f"].races == FAILURES_TO_TRIP  # sitting out is not racing
 
         clock.t += BASE_COOLDOWN_S  # trial time; this time it answers
