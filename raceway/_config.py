@@ -544,9 +544,14 @@ def validate(config: Config, *, source: str | None = None) -> None:
 
     def check_import_path(ref: str, path: str) -> None:
         try:
-            import_object(ref)
+            obj = import_object(ref)
         except ImportError as exc:
             fail(path, str(exc))
+        else:
+            if not callable(obj):
+                fail(path, f"{ref!r} is not callable")
+            if path.endswith(".strategy") and isinstance(obj, type) and not hasattr(obj, "decide"):
+                fail(path, f"{ref!r} is not a strategy (a class with decide(now); see raceway.Strategy)")
 
     check_settings(config, "$")
     if config.monitor.socket.strip() == "":
@@ -612,6 +617,8 @@ def import_object(ref: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ImportError(f"cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # the module itself is broken (SyntaxError, an error at import)
+        raise ImportError(f"importing module {module_name!r} failed: {type(exc).__name__}: {exc}") from None
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)

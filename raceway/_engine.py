@@ -34,7 +34,7 @@ from ._config import (
 from ._errors import ProviderError
 from ._events import RaceFinished
 from ._providers import Provider, ProviderContext, Request, build_provider
-from ._race import Race
+from ._race import Race, StrategyError
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
 from ._strategies import BUILTIN, Contender, HedgeBudget, RaceSpec, StrategyFactory
@@ -178,10 +178,14 @@ class Engine:
             budget=plan.budget,
             scorer=plan.scorer,
         )
+        try:
+            strategy = plan.factory(spec)
+        except Exception as exc:
+            raise StrategyError(f"making strategy {plan.strategy_name!r} failed: {type(exc).__name__}: {exc}") from exc
         return Race(
             race_id=race_id,
             nursery=nursery,
-            strategy=plan.factory(spec),
+            strategy=strategy,
             spec=spec,
             attempts=attempts,
             virtual_model=resolved.name,

@@ -256,7 +256,10 @@ class Race:
         now = self._now()
         strategy = self._strategy
         while self._winner is None and self._failure is None:
-            decision = strategy.decide(now)
+            try:
+                decision = strategy.decide(now)
+            except Exception as exc:
+                raise StrategyError(f"strategy {type(strategy).__name__} failed: {type(exc).__name__}: {exc}") from exc
             kind = type(decision)
             if kind not in _DECISIONS:  # a subclass, or not a decision at all
                 kind = next((k for k in _DECISIONS if isinstance(decision, k)), kind)
@@ -292,6 +295,18 @@ class Race:
                 self._wake = trio.Event()
             self._advance()
 
+    def _observe(self, fact: Any) -> None:
+        """Tell the strategy a fact; if it raises, the race fails with a StrategyError."""
+        try:
+            self._strategy.observe(fact)
+        except Exception as exc:
+            if self._failure is None:
+                self._failure = StrategyError(
+                    f"strategy {type(self._strategy).__name__} failed: {type(exc).__name__}: {exc}"
+                )
+                self._failure.__cause__ = exc
+                self._wake.set()
+
     def _start(self, i: int, now: float) -> None:
         if not 0 <= i < len(self._attempts):
             raise StrategyError(f"strategy started attempt {i}, which does not exist")
@@ -301,7 +316,7 @@ class Race:
         a.status = "running"
         a.started = now
         a.scope = trio.CancelScope()
-        self._strategy.observe(Started(i, now))
+        self._observe(Started(i, now))
         if self._emit is not None:
             self._emit(
                 AttemptStarted(
@@ -458,7 +473,7 @@ class Race:
         if a.timer is not None:
             a.timer.deadline = math.inf  # ttft_timeout_ms is met; idle time is the caller's watch
         if self._winner is None and self._failure is None:
-            self._strategy.observe(FirstToken(a.index, now))
+            self._observe(FirstToken(a.index, now))
             self._wake.set()
         if self._emit is not None:
             assert a.started is not None
@@ -479,7 +494,7 @@ class Race:
         if self._winner is not None and a is not self._winner:
             a.status = "lost"
         if self._winner is None and self._failure is None:
-            self._strategy.observe(Completed(a.index, now, "".join(a.parts), a.finish_reason))
+            self._observe(Completed(a.index, now, "".join(a.parts), a.finish_reason))
             self._wake.set()
 
     def _attempt_failed(self, a: _Attempt, exc: BaseException, now: float) -> None:
@@ -491,7 +506,7 @@ class Race:
             a.status = "failed" if a.first_token is None or self._winner is None else "lost"
         a.closed = True
         if self._winner is None and self._failure is None:
-            self._strategy.observe(Failed(a.index, now, _kind(exc)))
+            self._observe(Failed(a.index, now, _kind(exc)))
             self._wake.set()
         if self._emit is not None:
             self._emit(

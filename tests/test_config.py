@@ -308,3 +308,12 @@ def test_a_bare_yaml_off_means_off() -> None:
     config = load("performance_file: off\nmonitor: {socket: off}\nproviders: [openai]\n")
     assert config.performance_file == "off" and config.monitor.socket == "off"
     assert error("performance_file: 3\nproviders: [openai]\n").path == "$.performance_file"
+
+
+def test_a_broken_or_wrong_import_path_is_a_config_error() -> None:
+    exc = error("providers: {p: {type: python, callable: 'broken_module:f'}}")
+    assert exc.path == "$.providers['p'].callable" and "RuntimeError: this module is broken" in exc.message
+    exc = error("strategy: 'json:JSONDecoder'\nproviders: [openai]")
+    assert exc.path == "$.strategy" and "is not a strategy" in exc.message
+    exc = error("strategy: 'json:__doc__'\nproviders: [openai]")
+    assert "is not callable" in exc.message

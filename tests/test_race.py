@@ -555,3 +555,17 @@ async def test_a_strategy_may_back_off_while_nothing_runs(autojump_clock: Any) -
         result = await engine.complete(MSG, "v")
     assert when("b", "start") == pytest.approx(t0 + 0.120)
     assert result.provider == "b" and result.ttft_ms == pytest.approx(130)
+
+
+class RaisesInDecide(raceway.FirstWins):
+    def decide(self, now: float) -> Any:
+        if any(a.first_token is not None for a in self.attempts):
+            raise ZeroDivisionError("oops")
+        return super().decide(now)
+
+
+async def test_a_strategy_that_raises_is_a_strategy_error(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.010)
+    async with raceway.open_engine(config("test_race:RaisesInDecide", ["a"])) as engine:
+        with pytest.raises(raceway.StrategyError, match="RaisesInDecide failed: ZeroDivisionError: oops"):
+            await engine.complete(MSG, "v")
