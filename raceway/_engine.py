@@ -79,6 +79,9 @@ class HealthReport:
     def ok(self) -> bool:
         return any(error is None for error in self.providers.values())
 
+    def __bool__(self) -> bool:
+        return self.ok
+
 
 @frozen
 class _Plan:

@@ -423,6 +423,9 @@ class Race:
                         )
             except Exception as exc:
                 failure = exc
+            if a.completed and a.first_token is None and failure is None:
+                failure = ProviderProtocolError("empty answer: the stream ended without any text", a.provider.name)
+                a.completed = False
         now = self._now()
         if a.scope.cancel_called and not a.completed:
             self._close_attempt(a, now, cancelled=True)

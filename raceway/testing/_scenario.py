@@ -55,7 +55,7 @@ class Participant:
     * ``end``: its stream ends (``None``: it hangs, never ending);
     * ``fails``: the end is an error of kind ``fail_kind`` rather than a
       complete answer. An end without a token and without ``fails`` is an
-      empty answer: complete, but not a success for any strategy.
+      empty answer, which fails (kind ``protocol``) as in the engine.
 
     ``text`` and ``finish_reason`` make up the complete answer (what a
     quality scorer sees); ``priority``, ``weight``, ``score`` and
@@ -95,6 +95,10 @@ class Participant:
         if self.end is not None:
             if self.fails:
                 out.append(Failed(index, start + self.end, self.fail_kind))
+            elif self.ttft is None:
+                # An answer without any text is a failed attempt (the engine's
+                # "empty answer", a protocol error).
+                out.append(Failed(index, start + self.end, "protocol"))
             else:
                 out.append(Completed(index, start + self.end, self.answer, self.finish_reason))
         return out
@@ -109,10 +113,11 @@ class Participant:
         elif self.fails:
             parts.append(f"fail +{fmt_time(self.end)} ({self.fail_kind})")
         else:
-            done = f"complete +{fmt_time(self.end)}"
             if self.ttft is None:
-                done += " (empty)"
-            elif self.finish_reason != "stop":
+                parts.append(f"fail +{fmt_time(self.end)} (empty answer)")
+                return ", ".join(parts)
+            done = f"complete +{fmt_time(self.end)}"
+            if self.finish_reason != "stop":
                 done += f" ({self.finish_reason})"
             parts.append(done)
         return ", ".join(parts)
