@@ -9,6 +9,7 @@ strategy-testing kit).
 from ._config import AnthropicProvider as AnthropicProvider
 from ._config import Config as Config
 from ._config import HedgeConfig as HedgeConfig
+from ._config import HedgeOverride as HedgeOverride
 from ._config import MonitorConfig as MonitorConfig
 from ._config import OpenAIProvider as OpenAIProvider
 from ._config import ProviderRef as ProviderRef

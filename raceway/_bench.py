@@ -37,7 +37,7 @@ from attrs import define, field, frozen
 
 from ._config import (
     Config,
-    HedgeConfig,
+    HedgeOverride,
     MonitorConfig,
     ProviderRef,
     PythonProvider,
@@ -49,11 +49,11 @@ from ._errors import AllProvidersFailedError, StreamInterruptedError
 from ._providers import Request
 
 #: The variants compared by default: name -> (strategy, grace ms, hedge).
-DEFAULT_VARIANTS: dict[str, tuple[str, int, HedgeConfig | None]] = {
+DEFAULT_VARIANTS: dict[str, tuple[str, int, HedgeOverride | None]] = {
     "first_wins": ("first_wins", 250, None),
     "weighted": ("weighted", 100, None),
     "quality": ("quality", 250, None),
-    "hedged auto": ("hedged", 0, HedgeConfig(delay_ms="auto", max_extra_load=0.1)),
+    "hedged auto": ("hedged", 0, HedgeOverride(delay_ms="auto", max_extra_load=0.1)),
 }
 HEDGE_DELAYS_MS = (50, 100, 200, 400, 800)
 DEADLINE_MS = 10_000
@@ -145,7 +145,7 @@ HEAVY_TAILED: dict[str, SimProvider] = {
 }
 
 
-def planned_config(names: list[str], variants: dict[str, tuple[str, int, HedgeConfig | None]]) -> Config:
+def planned_config(names: list[str], variants: dict[str, tuple[str, int, HedgeOverride | None]]) -> Config:
     """One virtual model per variant, every provider a ``planned`` python provider."""
     providers: dict[str, Any] = {n: PythonProvider(callable="raceway._bench:planned", model=n) for n in names}
     vms = {}
@@ -192,7 +192,7 @@ def compare_planned(
     *,
     requests: int = 2000,
     seed: int = 1,
-    variants: dict[str, tuple[str, int, HedgeConfig | None]] | None = None,
+    variants: dict[str, tuple[str, int, HedgeOverride | None]] | None = None,
     hedge_sweep: bool = True,
     progress: Callable[[int], None] = lambda n: None,
 ) -> dict[str, Any]:
@@ -200,7 +200,7 @@ def compare_planned(
     variants = dict(variants or DEFAULT_VARIANTS)
     if hedge_sweep:
         for d in HEDGE_DELAYS_MS:
-            variants[f"hedged {d} ms"] = ("hedged", 0, HedgeConfig(delay_ms=d, max_extra_load=0.1))
+            variants[f"hedged {d} ms"] = ("hedged", 0, HedgeOverride(delay_ms=d, max_extra_load=0.1))
     names = list(profiles)
     TABLE.plans = draw_plans(profiles, requests, seed)
     config = planned_config(names, variants)

@@ -27,6 +27,7 @@ from ._engine import open_engine
 from ._errors import (
     AllProvidersFailedError,
     ConfigError,
+    MissingAPIKeyError,
     NoSuchModelError,
     RacewayError,
     StreamInterruptedError,
@@ -62,7 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, NoSuchModelError, UsageError) as exc:
         _err(f"error: {exc}")
         return EXIT_USAGE
-    except (AllProvidersFailedError, StreamInterruptedError) as exc:
+    except AllProvidersFailedError as exc:
+        if exc.errors and all(isinstance(e, MissingAPIKeyError) for e in exc.errors.values()):
+            _err(f"error: {exc}")  # nothing raced: a setup mistake, not a failed race
+            return EXIT_USAGE
+        _err(f"race failed: {exc}")
+        return EXIT_RACE_FAILED
+    except StreamInterruptedError as exc:
         _err(f"race failed: {exc}")
         return EXIT_RACE_FAILED
     except RacewayError as exc:
@@ -465,7 +472,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             stats = stats_from_file(path)
         except (UnreadableFile, OSError) as exc:
-            raise RacewayError(f"{path} is unreadable: {exc}") from None
+            # Never fatal: the next engine sets the file aside and starts fresh.
+            _err(f"warning: {path} is unreadable ({exc}); the next engine will set it aside and start fresh")
+            return EXIT_OK
         print(f"{path}\n{stats_table(stats)}")
     return EXIT_OK
 

@@ -62,6 +62,20 @@ class HedgeConfig:
 
 
 @frozen(kw_only=True)
+class HedgeOverride:
+    """A virtual model's ``hedge``: each key it sets overrides the top-level one."""
+
+    delay_ms: int | Literal["auto"] | None = None
+    max_extra_load: float | None = None
+
+    def over(self, base: HedgeConfig) -> HedgeConfig:
+        return HedgeConfig(
+            delay_ms=base.delay_ms if self.delay_ms is None else self.delay_ms,
+            max_extra_load=base.max_extra_load if self.max_extra_load is None else self.max_extra_load,
+        )
+
+
+@frozen(kw_only=True)
 class MonitorConfig:
     """The live monitor socket: a path, ``auto`` (per-user default) or ``off``."""
 
@@ -167,7 +181,7 @@ class VirtualModel:
     grace_period_ms: int | None = None
     ttft_timeout_ms: int | None = None
     idle_timeout_ms: int | None = None
-    hedge: HedgeConfig | None = None
+    hedge: HedgeOverride | None = None
     quality_scorer: str | None = None
 
 
@@ -245,7 +259,7 @@ class Config:
             grace_period_ms=_pick(vm.grace_period_ms, self.grace_period_ms),
             ttft_timeout_ms=_pick(vm.ttft_timeout_ms, self.ttft_timeout_ms),
             idle_timeout_ms=_pick(vm.idle_timeout_ms, self.idle_timeout_ms),
-            hedge=vm.hedge or self.hedge,
+            hedge=self.hedge if vm.hedge is None else vm.hedge.over(self.hedge),
             quality_scorer=vm.quality_scorer or self.quality_scorer,
             participants=tuple(participants),
         )
@@ -305,8 +319,8 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
     return cattrs.v.format_exception(exc, type_)
 
 
-def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=True)
+def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, omit_if_default=omit_defaults)
 
     def structure_delay(value: Any, _: Any) -> int | str:
         if value == "auto":
@@ -316,6 +330,26 @@ def _make_converter() -> cattrs.Converter:
         return int(value)
 
     conv.register_structure_hook_func(lambda t: t == int | Literal["auto"], structure_delay)
+    conv.register_structure_hook_func(
+        lambda t: t == int | Literal["auto"] | None, lambda v, _: None if v is None else structure_delay(v, _)
+    )
+
+    def structure_int(value: Any, _: Any) -> int:
+        # Not int(value): that turns true into 1 and 5.7 into 5 without a word.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _SchemaError(f"must be a whole number, not {value!r}")
+        if isinstance(value, float) and not value.is_integer():
+            raise _SchemaError(f"must be a whole number, not {value}")
+        return int(value)
+
+    conv.register_structure_hook(int, structure_int)
+
+    def structure_float(value: Any, _: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _SchemaError(f"must be a number, not {value!r}")
+        return float(value)
+
+    conv.register_structure_hook(float, structure_float)
 
     def structure_providers(value: Any, _: Any) -> dict[str, ProviderDef]:
         # The seed's form is a list of names; raceway's is a mapping of
@@ -346,7 +380,7 @@ def _make_converter() -> cattrs.Converter:
     for cls in PROVIDER_TYPES.values():
         conv.register_unstructure_hook(
             cls,
-            make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, type=override(omit=True)),
+            make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=omit_defaults, type=override(omit=True)),
         )
     conv.register_unstructure_hook_func(lambda t: t == ProviderDef, unstructure_provider)
 
@@ -359,6 +393,17 @@ def _make_converter() -> cattrs.Converter:
             raise _SchemaError(f"must be a string ('off', 'auto' or a path), not {value!r}")
         return value
 
+    ref_fn = make_dict_structure_fn(ProviderRef, conv, _cattrs_forbid_extra_keys=True)
+
+    def structure_ref(value: Any, _: Any) -> ProviderRef:
+        # `providers: [openai, groq]` in a virtual model: a bare name is a reference.
+        if isinstance(value, str):
+            return ProviderRef(name=value)
+        if not isinstance(value, Mapping):
+            raise _SchemaError(f"a provider reference is a name or a mapping with 'name', not {value!r}")
+        return ref_fn(value, ProviderRef)
+
+    conv.register_structure_hook(ProviderRef, structure_ref)
     switch = override(struct_hook=structure_switch)
     conv.register_structure_hook(
         MonitorConfig, make_dict_structure_fn(MonitorConfig, conv, _cattrs_forbid_extra_keys=True, socket=switch)
@@ -396,6 +441,7 @@ def _structure_provider(name: str, body: Any) -> ProviderDef:
 
 
 _converter = _make_converter()
+_full_converter = _make_converter(omit_defaults=False)  # for showing the effective config
 
 
 # ------------------------------------------------------------ load and dump
@@ -464,10 +510,23 @@ def _friendly(message: str) -> str:
     return message
 
 
-def config_to_dict(config: Config) -> dict[str, Any]:
-    """The configuration as plain data, defaults omitted (what ``convert`` writes)."""
-    data: dict[str, Any] = _converter.unstructure(config)
-    return data
+def config_to_dict(config: Config, *, defaults: bool = False) -> dict[str, Any]:
+    """The configuration as plain data: defaults omitted (what ``convert`` writes),
+    or with ``defaults=True`` every setting (what ``config show`` prints; unset
+    optional settings are left out, as TOML has no null)."""
+    if not defaults:
+        data: dict[str, Any] = _converter.unstructure(config)
+        return data
+    full: dict[str, Any] = _drop_none(_full_converter.unstructure(config))
+    return full
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
 
 
 def dumps_config(config: Config, fmt: Literal["yaml", "toml"] = "yaml") -> str:
@@ -484,12 +543,12 @@ def dumps_config(config: Config, fmt: Literal["yaml", "toml"] = "yaml") -> str:
 
 
 def redacted(config: Config) -> dict[str, Any]:
-    """Plain data for display: everything but secret values.
+    """Plain data for display: every setting, defaults included, but no secret values.
 
     Keys are only ever named by environment variable, but ``headers`` may
     carry tokens, so header values are masked.
     """
-    data = config_to_dict(config)
+    data = config_to_dict(config, defaults=True)
     for body in data.get("providers", {}).values():
         if "headers" in body:
             body["headers"] = {k: "***" for k in body["headers"]}
@@ -528,9 +587,10 @@ def validate(config: Config, *, source: str | None = None) -> None:
             check_strategy_name(obj.strategy, f"{base}.strategy")
         if obj.hedge is not None:
             delay = obj.hedge.delay_ms
-            if delay != "auto" and delay < 0:
+            if delay is not None and delay != "auto" and delay < 0:
                 fail(f"{base}.hedge.delay_ms", f"must be 0 or more milliseconds or 'auto', not {delay}")
-            if not 0 <= obj.hedge.max_extra_load <= 10:
+            load = obj.hedge.max_extra_load
+            if load is not None and not 0 <= load <= 10:
                 fail(f"{base}.hedge.max_extra_load", "must be a fraction between 0 and 10")
         if obj.quality_scorer is not None:
             check_import_path(obj.quality_scorer, f"{base}.quality_scorer")

@@ -140,3 +140,21 @@ def test_demo_headless_runs_n_races() -> None:
 def test_no_command_prints_help() -> None:
     proc = run()
     assert proc.returncode == 2 and "usage" in proc.stdout
+
+
+def test_a_race_that_only_lacks_api_keys_is_a_usage_error(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.yaml", "virtual_models: {v: {providers: [{name: groq, model: m}]}}\nmonitor: {socket: off}\n")
+    env_without_key = {k: v for k, v in os.environ.items() if k != "GROQ_API_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "raceway", "run", "-c", str(cfg), "hi"],
+        capture_output=True, text=True, timeout=60, env={**env_without_key, "PYTHONPATH": str(TESTS)},
+    )
+    assert_user_error(proc, 2, "set the environment variable GROQ_API_KEY")
+
+
+def test_config_show_prints_the_effective_settings(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.yaml", "providers: {x: {type: sim}}\n")
+    proc = run("config", "show", "-c", str(cfg))
+    assert proc.returncode == 0
+    for key in ("timeout_ms: 10000", "grace_period_ms: 250", "strategy: first_wins", "socket: auto"):
+        assert key in proc.stdout

@@ -131,7 +131,7 @@ virtual_models:
     )
     r = config.resolve("h")
     assert r.ttft_timeout_ms == 900 and r.idle_timeout_ms == 700
-    assert r.hedge.delay_ms == "auto" and r.hedge.max_extra_load == 0.1  # the whole block overrides
+    assert r.hedge.delay_ms == "auto" and r.hedge.max_extra_load == 0.2  # key by key over the top level
     assert r.participants[0].weight == 2.5
     assert config.monitor.socket == "off"
 
@@ -145,7 +145,9 @@ virtual_models:
         ("timeout_ms: 0\nproviders: [openai]", "$.timeout_ms", "positive"),
         ("timeout_ms: -5\nproviders: [openai]", "$.timeout_ms", "positive"),
         ("grace_period_ms: -1\nproviders: [openai]", "$.grace_period_ms", "0 or more"),
-        ("timeout_ms: soon\nproviders: [openai]", "$.timeout_ms", "int"),
+        ("timeout_ms: soon\nproviders: [openai]", "$.timeout_ms", "whole number"),
+        ("timeout_ms: true\nproviders: [openai]", "$.timeout_ms", "whole number, not True"),
+        ("timeout_ms: 5.7\nproviders: [openai]", "$.timeout_ms", "whole number, not 5.7"),
         ("colour: red\nproviders: [openai]", "$", "unknown key(s): colour"),
         ("strategy: fastest\nproviders: [openai]", "$.strategy", "unknown strategy 'fastest'"),
         ("strategy: 'nowhere.at.all:Thing'\nproviders: [openai]", "$.strategy", "cannot import"),
@@ -253,6 +255,11 @@ hedges = st.builds(
     delay_ms=st.just("auto") | st.integers(min_value=0, max_value=5000),
     max_extra_load=st.floats(min_value=0, max_value=1, allow_nan=False),
 )
+hedge_overrides = st.builds(
+    raceway.HedgeOverride,
+    delay_ms=st.none() | st.just("auto") | st.integers(min_value=0, max_value=5000),
+    max_extra_load=st.none() | st.floats(min_value=0, max_value=1, allow_nan=False),
+)
 param_values = st.one_of(st.integers(-5, 5000), st.floats(0, 2, allow_nan=False), names, st.booleans())
 
 
@@ -278,7 +285,7 @@ def configs(draw: st.DrawFn) -> raceway.Config:
                 strategy=st.none() | st.sampled_from(["first_wins", "weighted", "quality", "hedged"]),
                 timeout_ms=st.none() | ms,
                 grace_period_ms=st.none() | st.integers(0, 5000),
-                hedge=st.none() | hedges,
+                hedge=st.none() | hedge_overrides,
             ),
             max_size=3,
         )
@@ -317,3 +324,10 @@ def test_a_broken_or_wrong_import_path_is_a_config_error() -> None:
     assert exc.path == "$.strategy" and "is not a strategy" in exc.message
     exc = error("strategy: 'json:__doc__'\nproviders: [openai]")
     assert "is not callable" in exc.message
+
+
+def test_a_bare_name_is_a_provider_reference() -> None:
+    config = load("providers: {a: {type: sim}, b: {type: sim}}\nvirtual_models: {v: {providers: [a, {name: b}]}}\n")
+    assert [r.name for r in config.virtual_models["v"].providers] == ["a", "b"]
+    exc = error("providers: {a: {type: sim}}\nvirtual_models: {v: {providers: [3]}}\n")
+    assert exc.path == "$.virtual_models['v'].providers[0]" and "a name or a mapping" in exc.message

@@ -306,6 +306,6 @@ def test_raceway_stats_on_a_corrupt_file_says_so_in_one_line(capsys: pytest.Capt
     path = default_performance_path()
     path.parent.mkdir(parents=True)
     path.write_text("nope")
-    assert main(["stats"]) == 1
+    assert main(["stats"]) == 0  # never fatal: a warning, and the next engine sets it aside
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unreadable" in err
