@@ -37,7 +37,16 @@ from ._providers import Provider, ProviderContext, Request, build_provider
 from ._race import Race, StrategyError
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
-from ._strategies import BUILTIN, Contender, HedgeBudget, RaceSpec, StrategyFactory
+from ._strategies import (
+    BUILTIN,
+    Contender,
+    FirstWins,
+    HedgeBudget,
+    Quality,
+    RaceSpec,
+    StrategyFactory,
+    Weighted,
+)
 from ._tracker import ProviderStats, Tracker
 
 log = logging.getLogger("raceway")
@@ -220,7 +229,13 @@ class Engine:
                 budget=HedgeBudget(max_extra_load=resolved.hedge.max_extra_load),
                 scorer=scorer,
                 labels=tuple(p.label for p in resolved.participants),
-                hedge_delay=None if resolved.hedge.delay_ms == "auto" else resolved.hedge.delay_ms / 1000,
+                hedge_delay=(
+                    AUTO_HEDGE_FALLBACK_S  # not read by these: spare the per-race percentile
+                    if factory in (FirstWins, Weighted, Quality)
+                    else None
+                    if resolved.hedge.delay_ms == "auto"
+                    else resolved.hedge.delay_ms / 1000
+                ),
                 hedge_quantile=min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load)),
             )
             self._plans[model] = plan
