@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-import attrs
 import cattrs
 import tomli_w
 import yaml
@@ -685,8 +684,3 @@ def import_object(ref: str) -> Any:
         except AttributeError:
             raise ImportError(f"module {module_name!r} has no attribute {attr_path!r}") from None
     return obj
-
-
-def config_path_fields() -> list[str]:
-    """Top-level keys of the schema (for docs and ``config init``)."""
-    return [a.name for a in attrs.fields(Config)]
