@@ -461,7 +461,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from ._persist import UnreadableFile, performance_path, stats_from_file, stats_table
+    from ._persist import (
+        NewerSchema,
+        UnreadableFile,
+        performance_path,
+        stats_from_file,
+        stats_table,
+    )
 
     path = performance_path(_load(args).performance_file)
     if path is None:
@@ -471,6 +477,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     else:
         try:
             stats = stats_from_file(path)
+        except NewerSchema as exc:
+            _err(f"warning: {path} was written by a newer raceway ({exc}); upgrade raceway to read it")
+            return EXIT_OK
         except (UnreadableFile, OSError) as exc:
             # Never fatal: the next engine sets the file aside and starts fresh.
             _err(f"warning: {path} is unreadable ({exc}); the next engine will set it aside and start fresh")

@@ -74,6 +74,13 @@ class HedgeOverride:
         )
 
 
+def _as_override(hedge: HedgeOverride | HedgeConfig | None) -> HedgeOverride | None:
+    """A full :class:`HedgeConfig` given for a virtual model overrides both keys."""
+    if isinstance(hedge, HedgeConfig):
+        return HedgeOverride(delay_ms=hedge.delay_ms, max_extra_load=hedge.max_extra_load)
+    return hedge
+
+
 @frozen(kw_only=True)
 class MonitorConfig:
     """The live monitor socket: a path, ``auto`` (per-user default) or ``off``."""
@@ -180,7 +187,7 @@ class VirtualModel:
     grace_period_ms: int | None = None
     ttft_timeout_ms: int | None = None
     idle_timeout_ms: int | None = None
-    hedge: HedgeOverride | None = None
+    hedge: HedgeOverride | None = field(default=None, converter=_as_override)
     quality_scorer: str | None = None
 
 
@@ -324,8 +331,12 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
     def structure_delay(value: Any, _: Any) -> int | str:
         if value == "auto":
             return "auto"
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _SchemaError(f"must be a number of milliseconds or 'auto', not {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not value.is_integer())
+        ):
+            raise _SchemaError(f"must be a whole number of milliseconds or 'auto', not {value!r}")
         return int(value)
 
     conv.register_structure_hook_func(lambda t: t == int | Literal["auto"], structure_delay)
@@ -349,6 +360,13 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
         return float(value)
 
     conv.register_structure_hook(float, structure_float)
+
+    def structure_bool(value: Any, _: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _SchemaError(f"must be true or false, not {value!r}")
+        return value
+
+    conv.register_structure_hook(bool, structure_bool)  # (bool is an int: it needs its own hook)
 
     def structure_providers(value: Any, _: Any) -> dict[str, ProviderDef]:
         # The seed's form is a list of names; raceway's is a mapping of
@@ -403,6 +421,15 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
         return ref_fn(value, ProviderRef)
 
     conv.register_structure_hook(ProviderRef, structure_ref)
+    refs_fn = conv.get_structure_hook(list[ProviderRef])
+
+    def structure_refs(value: Any, _: Any) -> list[ProviderRef]:
+        if isinstance(value, str | Mapping):  # a string is iterable too: its letters are no providers
+            raise _SchemaError(f"must be a list of provider references, not {value!r}")
+        refs: list[ProviderRef] = refs_fn(value, list[ProviderRef])
+        return refs
+
+    conv.register_structure_hook_func(lambda t: t == list[ProviderRef], structure_refs)
     switch = override(struct_hook=structure_switch)
     conv.register_structure_hook(
         MonitorConfig, make_dict_structure_fn(MonitorConfig, conv, _cattrs_forbid_extra_keys=True, socket=switch)

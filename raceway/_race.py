@@ -252,14 +252,21 @@ class Race:
         return clock - self._t0
 
     def _advance(self) -> None:
-        """Apply the strategy's decisions at this instant until it waits or decides."""
+        """Apply the strategy's decisions at this instant until it waits or decides.
+
+        A strategy that raises or breaks a rule fails the race with a
+        :class:`StrategyError` (booked like any failed race).
+        """
+        try:
+            self._apply_decisions()
+        except Exception as exc:
+            self._strategy_failed(exc)
+
+    def _apply_decisions(self) -> None:
         now = self._now()
         strategy = self._strategy
         while self._winner is None and self._failure is None:
-            try:
-                decision = strategy.decide(now)
-            except Exception as exc:
-                raise StrategyError(f"strategy {type(strategy).__name__} failed: {type(exc).__name__}: {exc}") from exc
+            decision = strategy.decide(now)
             kind = type(decision)
             if kind not in _DECISIONS:  # a subclass, or not a decision at all
                 kind = next((k for k in _DECISIONS if isinstance(decision, k)), kind)
@@ -300,12 +307,24 @@ class Race:
         try:
             self._strategy.observe(fact)
         except Exception as exc:
-            if self._failure is None:
-                self._failure = StrategyError(
-                    f"strategy {type(self._strategy).__name__} failed: {type(exc).__name__}: {exc}"
-                )
-                self._failure.__cause__ = exc
-                self._wake.set()
+            self._strategy_failed(exc)
+
+    def _strategy_failed(self, exc: Exception) -> None:
+        """The strategy raised or broke a rule: stop every attempt, fail the race."""
+        if self._failure is not None or self._finished:
+            return
+        if isinstance(exc, StrategyError):
+            error = exc
+        else:
+            error = StrategyError(f"strategy {type(self._strategy).__name__} failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+        now = self._now()
+        for a in self._attempts:
+            if a.status in ("running", "won") and a.ended is None:
+                self._close_attempt(a, now, cancelled=True)
+        self._failure = error
+        self._report_finished("failed", now, error=str(error))
+        self._wake.set()
 
     def _start(self, i: int, now: float) -> None:
         if not 0 <= i < len(self._attempts):

@@ -247,6 +247,7 @@ openais = st.builds(
     api_key_env=st.none() | st.just("EXAMPLE_KEY"),
     headers=st.dictionaries(names, names, max_size=2),
     model=names,
+    stream_usage=st.booleans(),
 )
 anthropics = st.builds(raceway.AnthropicProvider, model=names, max_tokens=st.integers(1, 10_000))
 definitions = st.one_of(sims, openais, anthropics)

@@ -569,3 +569,14 @@ async def test_a_strategy_that_raises_is_a_strategy_error(autojump_clock: Any) -
     async with raceway.open_engine(config("test_race:RaisesInDecide", ["a"])) as engine:
         with pytest.raises(raceway.StrategyError, match="RaisesInDecide failed: ZeroDivisionError: oops"):
             await engine.complete(MSG, "v")
+
+
+async def test_a_strategy_failure_is_booked_as_a_failed_race(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.010)
+    finished: list[raceway.RaceFinished] = []
+    async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"])) as engine:
+        engine.subscribe(lambda e: finished.append(e) if isinstance(e, raceway.RaceFinished) else None)
+        with pytest.raises(raceway.StrategyError):
+            await engine.complete(MSG, "v")
+    (event,) = finished
+    assert event.outcome == "failed" and "not a decision" in (event.error or "")

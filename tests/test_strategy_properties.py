@@ -249,6 +249,12 @@ def test_hedged_starts_follow_the_delay_and_failure_rules(scenario: Scenario) ->
                 assert fact.t == last_fact, f"failover not at once\n{story}"
         assert fact.t <= scenario.deadline
         running.append(fact.index)
+    # Every failure before the decision is replaced at once while attempts wait.
+    for f in sim.facts:
+        if isinstance(f, Failed) and f.t < min(scenario.deadline, sim.decided_at):
+            started_by_then = {i for i, t in sim.starts.items() if t <= f.t}
+            if len(started_by_then) < len(ps):
+                assert any(t == f.t and i != f.index for i, t in sim.starts.items()), f"no failover at {f.t}\n{story}"
     # Extra attempts stay within the hedge budget.
     allowed = math.floor(scenario.hedge_balance) if scenario.max_extra_load > 0 else 0
     assert hedges <= allowed, story

@@ -43,7 +43,7 @@ _PRIORITIES = st.integers(0, 3)
 _WEIGHTS = st.sampled_from((1.0, 0.0, 0.5, 2.0, 3.0))
 _SCORES = st.sampled_from((0.5, 0.0, 0.25, 0.75, 1.0))
 _EXTRA_LOADS = st.sampled_from((0.1, 0.0, 1.0))
-_BALANCES = st.sampled_from((HEDGE_RESERVE, 0.0, 1.0, 2.0))
+_BALANCES = st.sampled_from(sorted({HEDGE_RESERVE, 0.0, 1.0, 2.0, 3.0}, reverse=True))
 
 
 def _ms(max_ms: int) -> st.SearchStrategy[int]:

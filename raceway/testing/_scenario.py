@@ -131,7 +131,7 @@ class Scenario:
     then. ``grace`` is ``grace_period_ms`` in seconds. ``max_extra_load``
     and ``hedge_balance`` describe the :class:`~raceway.HedgeBudget` as this
     race finds it (``hedge_balance`` hedges left; the engine's budget holds
-    at most 10).
+    at most ``HEDGE_RESERVE``, 2).
     """
 
     participants: tuple[Participant, ...]
