@@ -4,82 +4,187 @@ The public namespace. Everything a user needs is re-exported here
 explicitly; the modules behind it are private (``raceway._engine`` ...), except
 ``raceway.wire`` (the monitor's format) and ``raceway.testing`` (the
 strategy-testing kit).
+
+Names load on first use (PEP 562), so ``import raceway.wire`` — all the
+dashboard needs — does not pull in trio, httpx, cattrs or the engine.
 """
 
-from ._config import AnthropicProvider as AnthropicProvider
-from ._config import Config as Config
-from ._config import HedgeConfig as HedgeConfig
-from ._config import HedgeOverride as HedgeOverride
-from ._config import MonitorConfig as MonitorConfig
-from ._config import OpenAIProvider as OpenAIProvider
-from ._config import ProviderRef as ProviderRef
-from ._config import PythonProvider as PythonProvider
-from ._config import SimProvider as SimProvider
-from ._config import VirtualModel as VirtualModel
-from ._config import default_config as default_config
-from ._config import dumps_config as dumps_config
-from ._config import load_config as load_config
-from ._config import loads_config as loads_config
-from ._engine import Engine as Engine
-from ._engine import HealthReport as HealthReport
-from ._engine import ModelInfo as ModelInfo
-from ._engine import open_engine as open_engine
-from ._errors import AllProvidersFailedError as AllProvidersFailedError
-from ._errors import AuthenticationError as AuthenticationError
-from ._errors import ConfigError as ConfigError
-from ._errors import MissingAPIKeyError as MissingAPIKeyError
-from ._errors import NoSuchModelError as NoSuchModelError
-from ._errors import ProviderConnectionError as ProviderConnectionError
-from ._errors import ProviderError as ProviderError
-from ._errors import ProviderHTTPError as ProviderHTTPError
-from ._errors import ProviderProtocolError as ProviderProtocolError
-from ._errors import ProviderTimeoutError as ProviderTimeoutError
-from ._errors import RaceTimeoutError as RaceTimeoutError
-from ._errors import RacewayError as RacewayError
-from ._errors import RateLimitedError as RateLimitedError
-from ._errors import StreamInterruptedError as StreamInterruptedError
-from ._events import AttemptCancelled as AttemptCancelled
-from ._events import AttemptFailed as AttemptFailed
-from ._events import AttemptFirstToken as AttemptFirstToken
-from ._events import AttemptStarted as AttemptStarted
-from ._events import ProviderCooldown as ProviderCooldown
-from ._events import ProviderRecovered as ProviderRecovered
-from ._events import RaceDecided as RaceDecided
-from ._events import RaceFinished as RaceFinished
-from ._events import RaceStarted as RaceStarted
-from ._events import StatsSnapshot as StatsSnapshot
-from ._metrics import SeedMetrics as SeedMetrics
-from ._metrics import seed_metrics as seed_metrics
-from ._monitor import serve_monitor as serve_monitor
-from ._persist import default_performance_path as default_performance_path
-from ._providers import Chunk as Chunk
-from ._providers import Provider as Provider
-from ._providers import Request as Request
-from ._providers import Usage as Usage
-from ._race import Race as Race
-from ._race import StrategyError as StrategyError
-from ._result import AttemptRecord as AttemptRecord
-from ._result import RaceResult as RaceResult
-from ._strategies import Answer as Answer
-from ._strategies import Completed as Completed
-from ._strategies import Contender as Contender
-from ._strategies import Decision as Decision
-from ._strategies import Fact as Fact
-from ._strategies import Failed as Failed
-from ._strategies import FirstToken as FirstToken
-from ._strategies import FirstWins as FirstWins
-from ._strategies import GiveUp as GiveUp
-from ._strategies import HedgeBudget as HedgeBudget
-from ._strategies import Hedged as Hedged
-from ._strategies import Pick as Pick
-from ._strategies import Quality as Quality
-from ._strategies import RaceSpec as RaceSpec
-from ._strategies import Start as Start
-from ._strategies import Started as Started
-from ._strategies import Strategy as Strategy
-from ._strategies import Wait as Wait
-from ._strategies import Weighted as Weighted
-from ._strategies import default_quality_score as default_quality_score
-from ._tracker import ProviderStats as ProviderStats
+import importlib as _importlib
+import typing as _typing
 
 __version__ = "0.1.0"
+
+if _typing.TYPE_CHECKING:
+    from ._chunk import Chunk as Chunk
+    from ._chunk import ToolCall as ToolCall
+    from ._chunk import ToolCallDelta as ToolCallDelta
+    from ._chunk import Usage as Usage
+    from ._config import AnthropicProvider as AnthropicProvider
+    from ._config import Config as Config
+    from ._config import HedgeConfig as HedgeConfig
+    from ._config import HedgeOverride as HedgeOverride
+    from ._config import MonitorConfig as MonitorConfig
+    from ._config import OpenAIProvider as OpenAIProvider
+    from ._config import ProviderRef as ProviderRef
+    from ._config import PythonProvider as PythonProvider
+    from ._config import SimProvider as SimProvider
+    from ._config import VirtualModel as VirtualModel
+    from ._config import default_config as default_config
+    from ._config import dumps_config as dumps_config
+    from ._config import load_config as load_config
+    from ._config import loads_config as loads_config
+    from ._engine import Engine as Engine
+    from ._engine import HealthReport as HealthReport
+    from ._engine import ModelInfo as ModelInfo
+    from ._engine import open_engine as open_engine
+    from ._errors import AllProvidersFailedError as AllProvidersFailedError
+    from ._errors import AuthenticationError as AuthenticationError
+    from ._errors import ConfigError as ConfigError
+    from ._errors import MissingAPIKeyError as MissingAPIKeyError
+    from ._errors import NoSuchModelError as NoSuchModelError
+    from ._errors import ProviderConnectionError as ProviderConnectionError
+    from ._errors import ProviderError as ProviderError
+    from ._errors import ProviderHTTPError as ProviderHTTPError
+    from ._errors import ProviderProtocolError as ProviderProtocolError
+    from ._errors import ProviderTimeoutError as ProviderTimeoutError
+    from ._errors import RaceTimeoutError as RaceTimeoutError
+    from ._errors import RacewayError as RacewayError
+    from ._errors import RateLimitedError as RateLimitedError
+    from ._errors import StrategyError as StrategyError
+    from ._errors import StreamInterruptedError as StreamInterruptedError
+    from ._events import AttemptCancelled as AttemptCancelled
+    from ._events import AttemptFailed as AttemptFailed
+    from ._events import AttemptFirstToken as AttemptFirstToken
+    from ._events import AttemptStarted as AttemptStarted
+    from ._events import ProviderCooldown as ProviderCooldown
+    from ._events import ProviderRecovered as ProviderRecovered
+    from ._events import RaceDecided as RaceDecided
+    from ._events import RaceFinished as RaceFinished
+    from ._events import RaceStarted as RaceStarted
+    from ._events import StatsSnapshot as StatsSnapshot
+    from ._metrics import SeedMetrics as SeedMetrics
+    from ._metrics import seed_metrics as seed_metrics
+    from ._monitor import serve_monitor as serve_monitor
+    from ._persist import default_performance_path as default_performance_path
+    from ._providers import Provider as Provider
+    from ._providers import Request as Request
+    from ._race import Race as Race
+    from ._result import AttemptRecord as AttemptRecord
+    from ._result import RaceResult as RaceResult
+    from ._strategies import Answer as Answer
+    from ._strategies import Completed as Completed
+    from ._strategies import Contender as Contender
+    from ._strategies import Decision as Decision
+    from ._strategies import Fact as Fact
+    from ._strategies import Failed as Failed
+    from ._strategies import FirstToken as FirstToken
+    from ._strategies import FirstWins as FirstWins
+    from ._strategies import GiveUp as GiveUp
+    from ._strategies import HedgeBudget as HedgeBudget
+    from ._strategies import Hedged as Hedged
+    from ._strategies import Pick as Pick
+    from ._strategies import Quality as Quality
+    from ._strategies import RaceSpec as RaceSpec
+    from ._strategies import Start as Start
+    from ._strategies import Started as Started
+    from ._strategies import Strategy as Strategy
+    from ._strategies import Wait as Wait
+    from ._strategies import Weighted as Weighted
+    from ._strategies import default_quality_score as default_quality_score
+    from ._tracker import ProviderStats as ProviderStats
+
+#: Public name -> the private module that defines it.
+_EXPORTS: dict[str, str] = {
+    "AllProvidersFailedError": "._errors",
+    "Answer": "._strategies",
+    "AnthropicProvider": "._config",
+    "AttemptCancelled": "._events",
+    "AttemptFailed": "._events",
+    "AttemptFirstToken": "._events",
+    "AttemptRecord": "._result",
+    "AttemptStarted": "._events",
+    "AuthenticationError": "._errors",
+    "Chunk": "._chunk",
+    "Completed": "._strategies",
+    "Config": "._config",
+    "ConfigError": "._errors",
+    "Contender": "._strategies",
+    "Decision": "._strategies",
+    "Engine": "._engine",
+    "Fact": "._strategies",
+    "Failed": "._strategies",
+    "FirstToken": "._strategies",
+    "FirstWins": "._strategies",
+    "GiveUp": "._strategies",
+    "HealthReport": "._engine",
+    "HedgeBudget": "._strategies",
+    "HedgeConfig": "._config",
+    "HedgeOverride": "._config",
+    "Hedged": "._strategies",
+    "MissingAPIKeyError": "._errors",
+    "ModelInfo": "._engine",
+    "MonitorConfig": "._config",
+    "NoSuchModelError": "._errors",
+    "OpenAIProvider": "._config",
+    "Pick": "._strategies",
+    "Provider": "._providers",
+    "ProviderConnectionError": "._errors",
+    "ProviderCooldown": "._events",
+    "ProviderError": "._errors",
+    "ProviderHTTPError": "._errors",
+    "ProviderProtocolError": "._errors",
+    "ProviderRecovered": "._events",
+    "ProviderRef": "._config",
+    "ProviderStats": "._tracker",
+    "ProviderTimeoutError": "._errors",
+    "PythonProvider": "._config",
+    "Quality": "._strategies",
+    "Race": "._race",
+    "RaceDecided": "._events",
+    "RaceFinished": "._events",
+    "RaceResult": "._result",
+    "RaceSpec": "._strategies",
+    "RaceStarted": "._events",
+    "RaceTimeoutError": "._errors",
+    "RacewayError": "._errors",
+    "RateLimitedError": "._errors",
+    "Request": "._providers",
+    "SeedMetrics": "._metrics",
+    "SimProvider": "._config",
+    "Start": "._strategies",
+    "Started": "._strategies",
+    "StatsSnapshot": "._events",
+    "Strategy": "._strategies",
+    "StrategyError": "._errors",
+    "StreamInterruptedError": "._errors",
+    "ToolCall": "._chunk",
+    "ToolCallDelta": "._chunk",
+    "Usage": "._chunk",
+    "VirtualModel": "._config",
+    "Wait": "._strategies",
+    "Weighted": "._strategies",
+    "default_config": "._config",
+    "default_performance_path": "._persist",
+    "default_quality_score": "._strategies",
+    "dumps_config": "._config",
+    "load_config": "._config",
+    "loads_config": "._config",
+    "open_engine": "._engine",
+    "seed_metrics": "._metrics",
+    "serve_monitor": "._monitor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'raceway' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next lookup is a plain dict hit
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -31,10 +31,10 @@ from ._config import (
     load_config,
     validate,
 )
-from ._errors import ProviderError
+from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
 from ._providers import Provider, ProviderContext, Request, build_provider
-from ._race import Race, StrategyError
+from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
 from ._strategies import (

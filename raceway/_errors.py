@@ -8,6 +8,7 @@
     ├── AllProvidersFailedError     no attempt produced a usable answer
     │   └── RaceTimeoutError        ... because timeout_ms passed before a decision
     ├── StreamInterruptedError      the winner broke after tokens reached the caller
+    ├── StrategyError               a strategy raised or broke a rule (its bug, not a provider's)
     └── ProviderError               one attempt failed (the cause of the above)
         ├── MissingAPIKeyError      the provider's key variable is not set
         ├── ProviderConnectionError connect refused/reset, DNS, TLS
@@ -91,6 +92,15 @@ class StreamInterruptedError(RacewayError):
         self.provider = provider
         self.model = model
         super().__init__(message)
+
+
+class StrategyError(RacewayError):
+    """A strategy raised, or broke a rule the race core enforces.
+
+    A bug in the strategy (starting an attempt twice, picking one that has
+    not succeeded, answering something that is not a decision), never a
+    provider's failure: the race fails with it and no provider is blamed.
+    """
 
 
 class ProviderError(RacewayError):

@@ -49,13 +49,14 @@ from typing import Any
 import trio
 from attrs import define, field
 
+from ._chunk import Chunk, Usage
 from ._errors import (
     AllProvidersFailedError,
     ProviderError,
     ProviderProtocolError,
     ProviderTimeoutError,
     RaceTimeoutError,
-    RacewayError,
+    StrategyError,
     StreamInterruptedError,
 )
 from ._events import (
@@ -67,7 +68,7 @@ from ._events import (
     RaceFinished,
     RaceStarted,
 )
-from ._providers import Chunk, Provider, Request, Usage
+from ._providers import Provider, Request
 from ._result import AttemptRecord, RaceResult
 from ._strategies import (
     Completed,
@@ -86,10 +87,6 @@ _DECISIONS = (Start, Pick, GiveUp, Wait)
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32
-
-
-class StrategyError(RacewayError):
-    """A strategy broke a rule the driver relies on (a bug in the strategy, not in a provider)."""
 
 
 @define(slots=True, eq=False)

@@ -6,7 +6,7 @@ from typing import Any, Literal, TypeAlias
 
 from attrs import field, frozen
 
-from ._providers import Usage
+from ._chunk import ToolCall, Usage
 
 AttemptStatus: TypeAlias = Literal["won", "lost", "failed", "cancelled", "not_started"]
 
@@ -63,6 +63,8 @@ class RaceResult:
     usage: Usage | None
     attempts: tuple[AttemptRecord, ...]
     metadata: dict[str, Any] = field(factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str = ""
 
     @property
     def winner(self) -> AttemptRecord:

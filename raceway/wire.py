@@ -50,10 +50,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import types
+import typing
 from pathlib import Path
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias, Union
 
-import cattrs
+import attrs
 from attrs import field, frozen
 
 from ._events import (
@@ -158,13 +160,85 @@ class WireError(ValueError):
     """A line that is not a valid message of this protocol."""
 
 
-_converter = cattrs.Converter()
-
-
 def to_dict(message: Any) -> dict[str, Any]:
     """The message as plain JSON-ready data, ``type`` first."""
-    body: dict[str, Any] = _converter.unstructure(message)
+    body: dict[str, Any] = attrs.asdict(message, recurse=True)
     return {"type": message.type, **body}
+
+
+# Decoding: a small structurer for exactly the types messages use (attrs
+# classes, tuples, dicts, optionals, literals, scalars). cattrs would do it,
+# but the dashboard imports this module alone and should not load cattrs.
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def _structure(value: Any, tp: Any, where: str) -> Any:
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        first: WireError | None = None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _structure(value, arg, where)
+            except WireError as exc:
+                first = first or exc
+        raise first or WireError(f"{where}: unexpected null")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise WireError(f"{where}: {value!r} is not one of {typing.get_args(tp)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise WireError(f"{where}: expected a list, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_structure(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise WireError(f"{where}: expected {len(args)} items, got {len(value)}")
+        return tuple(_structure(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise WireError(f"{where}: expected an object, got {type(value).__name__}")
+        value_type = typing.get_args(tp)[1]
+        return {str(k): _structure(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(tp, type) and attrs.has(tp):
+        if not isinstance(value, dict):
+            raise WireError(f"{where}: expected an object, got {type(value).__name__}")
+        hints = _hints(tp)
+        kwargs = {}
+        for f in attrs.fields(tp):
+            if f.name in value:
+                kwargs[f.name] = _structure(value[f.name], hints[f.name], f"{where}.{f.name}")
+            elif f.default is attrs.NOTHING:
+                raise WireError(f"{where}: missing {f.name!r}")
+        return tp(**kwargs)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise WireError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WireError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is str or tp is bool:
+        if not isinstance(value, tp):
+            raise WireError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return value
+    return value
 
 
 def encode(message: Any) -> bytes:
@@ -189,8 +263,8 @@ def decode(line: bytes | str) -> Any:
     if cls is None:
         raise WireError(f"unknown message type {kind!r}")
     try:
-        return _converter.structure(data, cls)
-    except Exception as exc:
+        return _structure(data, cls, kind)
+    except WireError as exc:
         raise WireError(f"invalid {kind} message: {exc}") from None
 
 

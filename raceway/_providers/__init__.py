@@ -13,9 +13,10 @@ from typing import Any
 
 from attrs import define
 
+from .._chunk import Chunk, Usage
 from .._config import ProviderDef
 from ._anthropic import AnthropicProvider
-from ._base import Chunk, Provider, Request, Usage
+from ._base import Provider, Request
 from ._http import HTTPProvider
 from ._openai import OpenAIProvider
 from ._python import PythonProvider

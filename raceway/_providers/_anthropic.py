@@ -31,9 +31,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._chunk import Chunk, Usage
 from .._config import AnthropicProvider as AnthropicDefinition
 from .._errors import ProviderProtocolError
-from ._base import Chunk, Request, Usage
+from ._base import Request
 from ._http import HTTPProvider, error_message, json_event, one_line
 
 #: Status codes of the error types Anthropic documents

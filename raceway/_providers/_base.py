@@ -21,27 +21,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-
-@frozen(kw_only=True)
-class Usage:
-    """Token counts as the provider reports them (``None`` when it does not)."""
-
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-
-
-@frozen(slots=True)
-class Chunk:
-    """One piece of a streamed answer.
-
-    ``text`` may be empty (a role-only or usage-only chunk). The last chunk of
-    a complete answer usually carries ``finish_reason`` (``stop``, ``length``,
-    ...) and, where the provider reports it, ``usage``.
-    """
-
-    text: str
-    finish_reason: str | None = None
-    usage: Usage | None = None
+from .._chunk import Chunk
 
 
 @frozen(kw_only=True)

@@ -29,9 +29,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._chunk import Chunk, Usage
 from .._config import OpenAIProvider as OpenAIDefinition
 from .._errors import ProviderError, ProviderProtocolError
-from ._base import Chunk, Request, Usage
+from ._base import Request
 from ._http import HTTPProvider, error_message, json_event, one_line
 
 DONE = "[DONE]"

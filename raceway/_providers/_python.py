@@ -13,9 +13,10 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .._chunk import Chunk
 from .._config import PythonProvider as PythonDefinition
 from .._config import import_object
-from ._base import Chunk, Provider, Request
+from ._base import Provider, Request
 
 
 class PythonProvider(Provider):

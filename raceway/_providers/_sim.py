@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from .._chunk import Chunk, Usage
 from .._config import SimProvider as SimDefinition
 from .._errors import ProviderConnectionError, ProviderHTTPError, RateLimitedError
-from ._base import Chunk, Provider, Request, Usage
+from ._base import Provider, Request
 
 # Failures strike early in the attempt: a fraction of the drawn TTFT.
 _FAILURE_AT = 0.4
