@@ -100,7 +100,10 @@ class StrategyError(RacewayError):
     A bug in the strategy (starting an attempt twice, picking one that has
     not succeeded, answering something that is not a decision), never a
     provider's failure: the race fails with it and no provider is blamed.
+    ``rule`` names the broken rule (``raceway.testing.RULES`` lists them).
     """
+
+    rule: str = "raise"
 
 
 class ProviderError(RacewayError):

@@ -6,10 +6,13 @@ How a race runs
 This is trio's happy eyeballs (``open_tcp_stream``) grown up. Each attempt is
 a task in the race's nursery, inside its own cancel scope. The attempt task
 pulls chunks from its provider; before the decision it buffers them and
-reports *facts* (first token, completed, failed) to the strategy. The
-*driver* — which runs in the caller's task, inside ``__anext__`` — asks the
-strategy what to do, starts attempts, and sleeps on a ``trio.Event`` under
-``move_on_at`` until the next fact or the time the strategy named.
+reports *facts* (first token, completed, failed) to the race core
+(``_core.RaceCore``), which holds the strategy and every rule. The *driver*
+— which runs in the caller's task, inside ``__anext__`` — asks the core what
+to do, starts attempts, and sleeps on a ``trio.Event`` under ``move_on_at``
+until the next fact or the time the core named. This module keeps only
+trio: tasks, cancel scopes, the winner's channel, timers; the decisions are
+the core's, the same object ``raceway.testing.simulate`` drives.
 
 When the strategy picks a winner, the caller gets the winner's buffered
 chunks and then its live ones, passed over a small memory channel so a slow
@@ -50,6 +53,7 @@ import trio
 from attrs import define, field
 
 from ._chunk import Chunk, Usage
+from ._core import Decided, RaceCore, RaceFailed, StartAttempt
 from ._errors import (
     AllProvidersFailedError,
     ProviderError,
@@ -70,20 +74,7 @@ from ._events import (
 )
 from ._providers import Provider, Request
 from ._result import AttemptRecord, RaceResult
-from ._strategies import (
-    Completed,
-    Failed,
-    FirstToken,
-    GiveUp,
-    Pick,
-    RaceSpec,
-    Start,
-    Started,
-    Strategy,
-    Wait,
-)
-
-_DECISIONS = (Start, Pick, GiveUp, Wait)
+from ._strategies import RaceSpec, StrategyProtocol
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32
@@ -123,7 +114,7 @@ class Race:
         *,
         race_id: str,
         nursery: trio.Nursery,
-        strategy: Strategy,
+        strategy: StrategyProtocol,
         spec: RaceSpec,
         attempts: list[tuple[Provider, Request]],
         virtual_model: str,
@@ -139,7 +130,7 @@ class Race:
     ) -> None:
         self.race_id = race_id
         self._nursery = nursery
-        self._strategy = strategy
+        self._core = RaceCore(strategy, spec, trio.current_time())
         numbers = numbers or tuple(range(len(attempts)))
         self._attempts = [_Attempt(i, n, p, r) for i, (n, (p, r)) in enumerate(zip(numbers, attempts, strict=True))]
         self._virtual_model = virtual_model
@@ -150,11 +141,10 @@ class Race:
         self._emit = emit
         self._on_finished = on_finished
         self._benched = benched  # cooling-down participants that sit this race out (issue 4)
-        self._t0 = trio.current_time()
+        self._t0 = self._core.t0
         self._deadline = spec.deadline
         self._wake = trio.Event()
-        self._wake_at = math.inf  # trio time of the strategy's timer (its Wait, or the deadline)
-        self._wake_until = math.inf  # the same, in race time
+        self._wake_at = math.inf  # trio time of the core's timer (the strategy's Wait, or the deadline)
         self._winner: _Attempt | None = None
         self._decided_at: float | None = None
         self._failure: BaseException | None = None
@@ -239,56 +229,26 @@ class Race:
     # ------------------------------------------------------------ the driver
 
     def _now(self) -> float:
-        clock = trio.current_time()
-        # (t0 + t) - t0 can come out a hair below t. Once the timer set for t
-        # has fired it is t: otherwise the strategy, asked about a time just
-        # before the one it waits for, waits for it again, and on a virtual
-        # clock the timer fires again at once, forever.
-        if clock >= self._wake_at:
-            return max(clock - self._t0, self._wake_until)
-        return clock - self._t0
+        return self._core.now(trio.current_time())
 
     def _advance(self) -> None:
-        """Apply the strategy's decisions at this instant until it waits or decides.
-
-        A strategy that raises or breaks a rule fails the race with a
-        :class:`StrategyError` (booked like any failed race).
-        """
-        try:
-            self._apply_decisions()
-        except Exception as exc:
-            self._strategy_failed(exc)
-
-    def _apply_decisions(self) -> None:
-        now = self._now()
-        strategy = self._strategy
+        """Carry out the core's answers at this instant until it waits or the race is decided."""
+        core = self._core
         while self._winner is None and self._failure is None:
-            decision = strategy.decide(now)
-            kind = type(decision)
-            if kind not in _DECISIONS:  # a subclass, or not a decision at all
-                kind = next((k for k in _DECISIONS if isinstance(decision, k)), kind)
-                if kind not in _DECISIONS:
-                    raise StrategyError(f"strategy {type(strategy).__name__} returned {decision!r}, not a decision")
-            if kind is Start:
-                self._start(decision.index, now)  # type: ignore[union-attr]
-            elif kind is Pick:
-                self._pick(decision, now)  # type: ignore[arg-type]
-            elif kind is GiveUp:
-                self._fail(decision.reason, now, timeout=False)  # type: ignore[union-attr]
-            else:  # Wait
-                until = decision.until  # type: ignore[union-attr]
-                if now >= self._deadline:
-                    self._fail("the deadline passed", now, timeout=True)
-                elif not any(
-                    a.status == "not_started" or (a.status == "running" and a.ended is None) for a in self._attempts
-                ):
-                    # Nothing runs and nothing is left to start: nothing can change.
-                    # (With attempts left, a Wait is honoured: a strategy may back off.)
-                    self._fail("every attempt failed", now, timeout=False)
+            action = core.next(trio.current_time())
+            kind = type(action)
+            if kind is StartAttempt:
+                self._start(action.index, action.at)  # type: ignore[union-attr]
+            elif kind is Decided:
+                self._pick(action)  # type: ignore[arg-type]
+            elif kind is RaceFailed:
+                failed: RaceFailed = action  # type: ignore[assignment]
+                if failed.error is not None:
+                    self._strategy_failed(failed.error)
                 else:
-                    wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)
-                    self._wake_until = wake_at
-                    self._wake_at = self._t0 + wake_at
+                    self._fail(failed.reason, failed.at, timeout=failed.outcome == "timeout")
+            else:  # WakeAt
+                self._wake_at = self._t0 + action.until  # type: ignore[union-attr]
                 return
 
     async def _drive(self) -> None:
@@ -299,40 +259,23 @@ class Race:
                 self._wake = trio.Event()
             self._advance()
 
-    def _observe(self, fact: Any) -> None:
-        """Tell the strategy a fact; if it raises, the race fails with a StrategyError."""
-        try:
-            self._strategy.observe(fact)
-        except Exception as exc:
-            self._strategy_failed(exc)
-
-    def _strategy_failed(self, exc: Exception) -> None:
+    def _strategy_failed(self, error: StrategyError) -> None:
         """The strategy raised or broke a rule: stop every attempt, fail the race."""
         if self._failure is not None or self._finished:
             return
-        if isinstance(exc, StrategyError):
-            error = exc
-        else:
-            error = StrategyError(f"strategy {type(self._strategy).__name__} failed: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
         now = self._now()
         for a in self._attempts:
             if a.status in ("running", "won") and a.ended is None:
-                self._close_attempt(a, now, cancelled=True)
+                self._close_attempt(a, now)
         self._failure = error
         self._report_finished("failed", now, error=str(error))
         self._wake.set()
 
     def _start(self, i: int, now: float) -> None:
-        if not 0 <= i < len(self._attempts):
-            raise StrategyError(f"strategy started attempt {i}, which does not exist")
         a = self._attempts[i]
-        if a.status != "not_started":
-            raise StrategyError(f"strategy started attempt {i} twice")
         a.status = "running"
         a.started = now
         a.scope = trio.CancelScope()
-        self._observe(Started(i, now))
         if self._emit is not None:
             self._emit(
                 AttemptStarted(
@@ -346,23 +289,15 @@ class Race:
             )
         self._nursery.start_soon(self._run_attempt, a)
 
-    def _pick(self, pick: Pick, now: float) -> None:
-        i = pick.index
-        if not 0 <= i < len(self._attempts):
-            raise StrategyError(f"strategy picked attempt {i}, which does not exist")
-        w = self._attempts[i]
-        if (
-            w.first_token is None
-            or w.error is not None
-            or (self._strategy.success_on == "complete" and not w.completed)
-        ):
-            raise StrategyError(f"strategy picked attempt {i}, which has not succeeded")
+    def _pick(self, decided: Decided) -> None:
+        now = decided.at
+        w = self._attempts[decided.index]
         self._winner = w
         self._decided_at = now
         w.status = "won"
         if w.ended is None:
             self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
-        cancel_at = self._t0 + max(pick.cancel_losers_at, now)
+        cancel_at = self._t0 + decided.cancel_losers_at
         for a in self._attempts:
             if a is w:
                 continue
@@ -380,7 +315,7 @@ class Race:
                     index=w.number,
                     provider=w.provider.name,
                     model=w.request.model,
-                    ttft_ms=now * 1000,
+                    ttft_ms=((w.first_token or now) - (w.started or 0.0)) * 1000,
                 )
             )
 
@@ -395,7 +330,7 @@ class Race:
                     if timeout
                     else ProviderError(f"stopped: {reason}", a.provider.name)
                 )
-                self._close_attempt(a, now, cancelled=True)
+                self._close_attempt(a, now)
             if a.error is not None:
                 errors[f"{a.provider.name}/{a.request.model}#{a.number}"] = a.error
         if timeout:
@@ -444,7 +379,7 @@ class Race:
                 a.completed = False
         now = self._now()
         if a.scope.cancel_called and not a.completed:
-            self._close_attempt(a, now, cancelled=True)
+            self._close_attempt(a, now)
         elif failure is not None:
             self._attempt_failed(a, failure, now)
         elif a.completed:
@@ -492,7 +427,7 @@ class Race:
         if a.timer is not None:
             a.timer.deadline = math.inf  # ttft_timeout_ms is met; idle time is the caller's watch
         if self._winner is None and self._failure is None:
-            self._observe(FirstToken(a.index, now))
+            self._core.first_token(a.index, now)
             self._wake.set()
         if self._emit is not None:
             assert a.started is not None
@@ -513,7 +448,7 @@ class Race:
         if self._winner is not None and a is not self._winner:
             a.status = "lost"
         if self._winner is None and self._failure is None:
-            self._observe(Completed(a.index, now, "".join(a.parts), a.finish_reason))
+            self._core.completed(a.index, now, "".join(a.parts), a.finish_reason)
             self._wake.set()
 
     def _attempt_failed(self, a: _Attempt, exc: BaseException, now: float) -> None:
@@ -525,7 +460,7 @@ class Race:
             a.status = "failed" if a.first_token is None or self._winner is None else "lost"
         a.closed = True
         if self._winner is None and self._failure is None:
-            self._observe(Failed(a.index, now, _kind(exc)))
+            self._core.failed(a.index, now, _kind(exc))
             self._wake.set()
         if self._emit is not None:
             self._emit(
@@ -542,7 +477,7 @@ class Race:
                 )
             )
 
-    def _close_attempt(self, a: _Attempt, now: float, *, cancelled: bool) -> None:
+    def _close_attempt(self, a: _Attempt, now: float) -> None:
         """Book an attempt the engine stopped: once, whoever notices first."""
         if a.closed:
             return
@@ -553,7 +488,7 @@ class Race:
             a.status = "lost" if a.first_token is not None else "cancelled"
         if a.scope is not None:
             a.scope.cancel()
-        if cancelled and self._emit is not None:
+        if self._emit is not None:
             self._emit(
                 AttemptCancelled(
                     race_id=self.race_id,
@@ -612,7 +547,7 @@ class Race:
     def _stop_losers(self, now: float) -> None:
         for a in self._attempts:
             if a is not self._winner and a.status == "running" and a.ended is None:
-                self._close_attempt(a, now, cancelled=True)
+                self._close_attempt(a, now)
 
     def abandon(self) -> None:
         """The caller left before the end: stop everything and report it."""
@@ -621,7 +556,7 @@ class Race:
         now = self._now()
         for a in self._attempts:
             if a.status in ("running", "won") and a.ended is None:
-                self._close_attempt(a, now, cancelled=True)
+                self._close_attempt(a, now)
         self._report_finished("abandoned", now)
 
     def _records(self) -> tuple[AttemptRecord, ...]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
 
 from attrs import define, field, frozen
 
@@ -203,6 +203,28 @@ class AttemptView:
     def running(self) -> bool:
         """Started, and neither completed nor failed."""
         return self.started is not None and self.completed is None and self.failed is None
+
+
+# ------------------------------------------------------------ the protocol
+
+
+@runtime_checkable
+class StrategyProtocol(Protocol):
+    """What the race core needs of a strategy: ``observe`` and ``decide``.
+
+    :class:`Strategy` is the convenient base class, but any object with these
+    two methods races. ``success_on`` is optional: ``"first_token"`` (the
+    default when absent) or ``"complete"``. An object missing ``observe`` or
+    ``decide`` fails its race with a :class:`~raceway.StrategyError` naming
+    what is missing (rule ``protocol``), in the engine and in
+    ``raceway.testing`` alike.
+    """
+
+    def observe(self, fact: Fact, /) -> None:
+        """Record one fact (called before ``decide`` is asked about its instant)."""
+
+    def decide(self, now: float, /) -> Decision:
+        """What to do at ``now`` (seconds since the race began)."""
 
 
 # ------------------------------------------------------------ the base class
@@ -467,4 +489,5 @@ BUILTIN: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (FirstWins, Weighted, Quality, Hedged)
 }
 
-StrategyFactory: TypeAlias = Callable[[RaceSpec], Any]
+#: What config names by ``strategy:``: a callable making a fresh strategy for each race.
+StrategyFactory: TypeAlias = Callable[[RaceSpec], StrategyProtocol]

@@ -513,7 +513,7 @@ class ReturnsNonsense(raceway.Strategy):
 async def test_a_strategy_that_returns_no_decision_is_a_clear_error(autojump_clock: Any) -> None:
     SCRIPTS["a"] = Script(ttft=0.010)
     async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"])) as engine:
-        with pytest.raises(raceway.StrategyError, match="returned 'start everything', not a decision"):
+        with pytest.raises(raceway.StrategyError, match="returned 'start everything', not Start, Pick, Wait or GiveUp"):
             await engine.complete(MSG, "v")
 
 
@@ -567,7 +567,7 @@ class RaisesInDecide(raceway.FirstWins):
 async def test_a_strategy_that_raises_is_a_strategy_error(autojump_clock: Any) -> None:
     SCRIPTS["a"] = Script(ttft=0.010)
     async with raceway.open_engine(config("test_race:RaisesInDecide", ["a"])) as engine:
-        with pytest.raises(raceway.StrategyError, match="RaisesInDecide failed: ZeroDivisionError: oops"):
+        with pytest.raises(raceway.StrategyError, match=r"RaisesInDecide decide\(0.01\) raised ZeroDivisionError: oops"):
             await engine.complete(MSG, "v")
 
 
@@ -579,4 +579,4 @@ async def test_a_strategy_failure_is_booked_as_a_failed_race(autojump_clock: Any
         with pytest.raises(raceway.StrategyError):
             await engine.complete(MSG, "v")
     (event,) = finished
-    assert event.outcome == "failed" and "not a decision" in (event.error or "")
+    assert event.outcome == "failed" and "not Start, Pick, Wait or GiveUp" in (event.error or "")
