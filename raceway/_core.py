@@ -60,6 +60,10 @@ from ._strategies import (
 #: A real race asks a few times per attempt; 10,000 is far past any of them.
 MAX_DECISIONS: Final = 10_000
 
+#: A timer and a fact closer than this (seconds) may come out equal, or swapped,
+#: on a float clock (``t0 + t``): the simulator lists such instants as ties.
+TIE: Final = 1e-9
+
 #: Rule ids, as :class:`~raceway.StrategyError` ``.rule`` and the kit's reports name them.
 RULES: Final = {
     "protocol": "a strategy has observe(fact) and decide(now)",
@@ -114,7 +118,7 @@ class WakeAt:
         return f"WakeAt({self.until})"
 
 
-Outcome: TypeAlias = Literal["gave_up", "exhausted", "timeout", "error"]
+Outcome: TypeAlias = Literal["picked", "gave_up", "exhausted", "timeout", "error"]
 
 
 class RaceFailed:
@@ -151,7 +155,7 @@ def strategy_error(rule: str, message: str, cause: BaseException | None = None) 
     return error
 
 
-def _describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
@@ -172,6 +176,7 @@ class RaceCore:
         "_answered",
         "_asked",
         "_ended",
+        "_failed",
         "_first",
         "_n",
         "_observe",
@@ -199,7 +204,8 @@ class RaceCore:
         self._started = [_NOT_YET] * n
         self._first = [_NOT_YET] * n  # first token (a success, unless it failed later)
         self._answered = [False] * n  # completed with a non-empty answer
-        self._ended = [False] * n  # completed or failed
+        self._ended = [_NOT_YET] * n  # when it completed or failed
+        self._failed = [False] * n
         self._pending = 0  # started and not ended
         self._asked = 0
         self._wake = math.inf  # the clock reading of the current WakeAt, for the tie rule
@@ -244,8 +250,8 @@ class RaceCore:
     def completed(self, i: int, t: float, text: str = "", finish_reason: str | None = None) -> None:
         """Attempt ``i`` finished its answer at ``t``; ``text`` is all of it."""
         if self.outcome is None:
-            if not self._ended[i]:
-                self._ended[i] = True
+            if self._ended[i] == _NOT_YET:
+                self._ended[i] = t
                 self._pending -= 1
             if text:
                 self._answered[i] = True
@@ -256,9 +262,10 @@ class RaceCore:
     def failed(self, i: int, t: float, kind: str = "error") -> None:
         """Attempt ``i`` failed at ``t`` (after the decision, the driver handles it)."""
         if self.outcome is None:
-            if not self._ended[i]:
-                self._ended[i] = True
+            if self._ended[i] == _NOT_YET:
+                self._ended[i] = t
                 self._pending -= 1
+            self._failed[i] = True
             self._first[i] = _NOT_YET
             self._answered[i] = False
             self._tell(Failed(i, t, kind))
@@ -269,9 +276,9 @@ class RaceCore:
         except Exception as exc:
             self.outcome = RaceFailed(
                 "error",
-                f"observe({fact!r}) raised {_describe(exc)}",
+                f"observe({fact!r}) raised {describe_exception(exc)}",
                 fact.t,
-                strategy_error("raise", f"strategy {type(self.strategy).__name__}.observe() raised {_describe(exc)}", exc),
+                strategy_error("raise", f"strategy {type(self.strategy).__name__}.observe() raised {describe_exception(exc)}", exc),
             )
 
     # ------------------------------------------------------------ decisions
@@ -295,7 +302,7 @@ class RaceCore:
             d = self.decide(now)
         except Exception as exc:
             return self._error(
-                "raise", f"decide({now:.6g}) raised {_describe(exc)}", now, exc
+                "raise", f"decide({now:.6g}) raised {describe_exception(exc)}", now, exc
             )
         if self.log is not None:
             self.log.append((now, d))
@@ -313,15 +320,19 @@ class RaceCore:
 
     def _index(self, i: Any, verb: str, now: float) -> RaceFailed | None:
         if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self._n:
-            return self._error("range", f"{verb} attempt {i!r}, which does not exist ({self._n} attempts)", now)
+            return self._error("range", f"{verb} attempt {i!r}, which does not exist ({self._n} participants)", now)
         return None
+
+    def name(self, i: int) -> str:
+        """Attempt ``i`` as messages name it: its provider (a participant's name in the kit)."""
+        return self.spec.contenders[i].provider or f"attempt {i}"
 
     def _start(self, i: Any, now: float) -> Action:
         bad = self._index(i, "started", now)
         if bad is not None:
             return bad
         if self._started[i] != _NOT_YET:
-            return self._error("start_twice", f"started attempt {i} twice", now)
+            return self._error("start_twice", f"started {self.name(i)} twice", now)
         self._started[i] = now
         self._pending += 1
         self._tell(Started(i, now))
@@ -335,7 +346,7 @@ class RaceCore:
         if bad is not None:
             return bad
         if not self.succeeded(i):
-            return self._error("winner", f"picked attempt {i}, which {self._why_not(i)}", now)
+            return self._error("winner", f"picked {self.name(i)}, which {self._why_not(i)}", now)
         cancel = d.cancel_losers_at
         if cancel is None:
             cancel = now
@@ -379,8 +390,10 @@ class RaceCore:
     def _why_not(self, i: int) -> str:
         if self._started[i] == _NOT_YET:
             return "never started"
-        if self._ended[i] and not self._answered[i] and self._first[i] == _NOT_YET:
-            return "failed or completed empty"
+        if self._failed[i]:
+            return f"failed at {self._ended[i]:.3f}"
+        if self._ended[i] != _NOT_YET:
+            return f"completed empty at {self._ended[i]:.3f}"
         if self.success_on == "complete":
             return "has not completed (the strategy succeeds on complete answers)"
         return "has not produced a token"

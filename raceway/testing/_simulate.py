@@ -1,36 +1,27 @@
-"""The model of the race driver: one strategy, one scenario, a virtual clock.
+"""The simulator: one strategy, one scenario, a virtual clock, the engine's race core.
 
-:func:`simulate` does what ``raceway._race.Race`` does, minus trio and I/O.
-It asks the strategy ``decide(now)`` and applies the answers the way the
-driver does:
+:func:`simulate` drives ``raceway._core.RaceCore`` — the very state machine
+the trio driver (``raceway._race``) runs — with a heap of scripted facts
+instead of tasks and sockets. So the rules are applied once, the same way
+in both: what the kit proves about a strategy is what the engine does.
 
-* ``Start(i)``: attempt ``i`` starts now (its script's times count from
-  here), the strategy observes ``Started(i, now)`` and is asked again at
-  once;
-* ``Pick(i, cancel_losers_at)``: the race is decided; ``i`` must have
-  started and succeeded (its first token and no failure; for a strategy whose
-  ``success_on`` is ``"complete"``, a complete non-empty answer);
-* ``GiveUp(reason)``: the race fails;
-* ``Wait(until)``: the clock moves to the next fact or to ``until``,
-  whichever comes first, but never past the deadline (``until`` of ``None``
-  or not after ``now`` means "until the next fact"). A ``Wait`` at or after
-  the deadline is a timeout; a ``Wait`` while no attempt is running and
-  none is left to start fails the race (nothing could ever change). With
-  attempts left to start it is honoured: a strategy may back off before
-  its next start.
+The loop: ask the core what to do at ``now``. ``StartAttempt(i)``: attempt
+``i`` starts, its script's facts (times from now) go on the heap, ask again.
+``WakeAt(t)``: move the clock to the next fact or to ``t``, whichever comes
+first, and tell the core every fact of that instant before asking again.
+``Decided`` or ``RaceFailed``: the race is over.
 
-Every fact of one instant is observed before ``decide`` is asked about that
-instant. When a timer the strategy set (or the deadline) falls on the very
-instant of a fact, the model observes the fact first; the real driver may
-wake on the timer first, so :attr:`Simulation.ties` lists those instants —
-and those within a nanosecond, which floating-point arithmetic on trio's
-clock (``t0 + t``) can make equal or swap.
+When a timer (a strategy's wait, or the deadline) falls on the very instant
+of a fact, the simulator tells the fact first; trio may wake the driver on
+the timer first, so :attr:`Simulation.ties` lists those instants — and those
+within a nanosecond, which floating-point arithmetic on trio's clock
+(``t0 + t``) can make equal or swap.
 
-A strategy that breaks a rule the driver enforces (starting an attempt
-twice, picking one that has not succeeded, an index out of range, a
-decision that is not a decision) or raises ends the simulation with outcome
-``"error"``: under the engine, that race would fail with ``StrategyError``
-or the strategy's exception.
+A strategy that breaks a rule the core enforces (starting an attempt twice,
+picking one that has not succeeded, an index out of range, a decision that
+is not a decision, a missing method, a runaway) or raises ends the
+simulation with outcome ``"error"`` and the rule's id: under the engine,
+that race fails with a ``StrategyError`` carrying the same rule.
 """
 
 from __future__ import annotations
@@ -38,10 +29,22 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 from attrs import frozen
 
+from .._core import (
+    TIE,
+    Action,
+    Decided,
+    Outcome,
+    RaceCore,
+    RaceFailed,
+    StartAttempt,
+    WakeAt,
+    describe_exception,
+    strategy_error,
+)
 from .._strategies import (
     Completed,
     Decision,
@@ -56,15 +59,6 @@ from .._strategies import (
     Wait,
 )
 from ._scenario import Scenario, fmt_time
-
-Outcome: TypeAlias = Literal["picked", "gave_up", "exhausted", "timeout", "error"]
-
-#: A timer and a fact closer than this (seconds) count as a tie (see the notes above).
-TIE = 1e-9
-
-#: More ``decide`` calls than this in one race means the strategy never ends it
-#: (say, ``Wait`` until a hair after ``now``, forever).
-MAX_STEPS = 10_000
 
 
 @frozen(kw_only=True)
@@ -200,15 +194,6 @@ def show_decision(d: object) -> str:
     return repr(d)
 
 
-class _Stop(Exception):
-    """Ends a simulation: how, and why."""
-
-    def __init__(self, outcome: Outcome, reason: str = "", rule: str | None = None) -> None:
-        self.outcome: Outcome = outcome
-        self.reason = reason
-        self.rule = rule
-
-
 def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> Simulation:
     """Run ``strategy`` on ``scenario`` on a virtual clock and return what it did.
 
@@ -220,178 +205,93 @@ def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> S
         scenario: the race timeline.
 
     Returns:
-        A :class:`Simulation`. The strategy's exceptions and broken driver
-        rules do not propagate: they are its ``"error"`` outcome.
+        A :class:`Simulation`. The strategy's exceptions and broken rules do
+        not propagate: they are its ``"error"`` outcome.
     """
-    return _Race(strategy, scenario).run()
+    spec = scenario.spec()
+    run = _Run(scenario, spec)
+    try:
+        obj = strategy if not isinstance(strategy, type) and hasattr(strategy, "decide") else strategy(spec)
+    except Exception as exc:
+        error = strategy_error("raise", f"making the strategy raised {describe_exception(exc)}", exc)
+        return run.ended(None, "first_token", RaceFailed("error", str(error), 0.0, error))
+    core = RaceCore(obj, spec, 0.0, log=run.decisions)
+    now = 0.0
+    while True:
+        action = core.next(now)
+        if isinstance(action, StartAttempt):
+            run.start(action.index, now)
+        elif isinstance(action, WakeAt):
+            now = run.advance(core, now, action.until)
+        else:
+            return run.ended(obj, core.success_on, action)
 
 
-class _Race:
-    """One simulated race: the model of ``raceway._race.Race``."""
+class _Run:
+    """What one simulated race has seen: the heap of facts to come, and the record so far."""
 
-    def __init__(self, strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> None:
-        self.make = strategy
+    def __init__(self, scenario: Scenario, spec: RaceSpec) -> None:
         self.scenario = scenario
-        self.spec = scenario.spec()
-        self.obj: Any = None
-        self.success_on = "first_token"
-        self.now = 0.0
+        self.spec = spec
         self.decisions: list[tuple[float, Decision]] = []
         self.observed: list[Fact] = []
         self.starts: dict[int, float] = {}
         self.ties: list[float] = []
         self.pending: list[tuple[float, int, Fact]] = []  # (time, order, fact): a heap
         self.order = 0  # facts of one instant keep the order they were scheduled in
-        # What has happened to each attempt, for the driver's checks.
-        self.ended: set[int] = set()
-        self.token: set[int] = set()
-        self.failed: set[int] = set()
-        self.answer: dict[int, str] = {}
-        self.winner: int | None = None
-        self.cancel_at: float | None = None
 
-    def run(self) -> Simulation:
-        try:
-            self.begin()
-            steps = 0
-            while True:
-                steps += self.ask()
-                if steps > MAX_STEPS:
-                    raise _Stop("error", f"decide() was asked {MAX_STEPS} times and never ended the race", "runaway")
-        except _Stop as stop:
-            return Simulation(
-                scenario=self.scenario,
-                spec=self.spec,
-                strategy=self.obj,
-                success_on=self.success_on,
-                outcome=stop.outcome,
-                winner=self.winner,
-                decided_at=self.now,
-                cancel_losers_at=self.cancel_at,
-                reason=stop.reason,
-                rule=stop.rule,
-                starts=dict(self.starts),
-                facts=tuple(self.observed),
-                decisions=tuple(self.decisions),
-                ties=tuple(self.ties),
-            )
-
-    def begin(self) -> None:
-        make = self.make
-        try:
-            self.obj = make if not isinstance(make, type) and hasattr(make, "decide") else make(self.spec)
-        except Exception as exc:
-            raise _Stop("error", f"making the strategy raised {_exc(exc)}", "raise") from exc
-        self.success_on = str(getattr(self.obj, "success_on", "first_token"))
-
-    def ask(self) -> int:
-        """Ask until the strategy waits, then move the clock; or until it ends the race.
-
-        The driver's ``_advance`` and ``_drive`` in one.
-
-        Returns how many times ``decide`` was asked.
-        """
-        asked = 0
-        while True:  # bounded: each turn but the last starts an attempt, and none starts twice
-            asked += 1
-            try:
-                d = self.obj.decide(self.now)
-            except Exception as exc:
-                raise _Stop("error", f"decide({fmt_time(self.now)}) raised {_exc(exc)}", "raise") from exc
-            self.decisions.append((self.now, d))
-            kind = type(d)  # exact types, as the driver dispatches
-            if kind is Start:
-                self.start(self.index_of(d, "started"))
-            elif kind is Pick:
-                self.pick(self.index_of(d, "picked"), d.cancel_losers_at)
-            elif kind is GiveUp:
-                raise _Stop("gave_up", str(d.reason))
-            elif kind is Wait:
-                self.wait(d.until)
-                return asked
-            else:
-                raise _Stop("error", f"decide() returned {d!r}, not Start, Pick, Wait or GiveUp", "decision")
-
-    def index_of(self, d: Start | Pick, verb: str) -> int:
-        i = d.index
-        n = len(self.scenario.participants)
-        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
-            raise _Stop("error", f"{verb} attempt {i!r}, which does not exist ({n} participants)", "range")
-        return i
-
-    def start(self, i: int) -> None:
-        participant = self.scenario.participants[i]
-        if i in self.starts:
-            raise _Stop("error", f"started {participant.name} twice", "start_twice")
-        self.starts[i] = self.now
-        self.observe(Started(i, self.now))
-        for fact in participant.facts(i, self.now):
+    def start(self, i: int, now: float) -> None:
+        self.starts[i] = now
+        self.observed.append(Started(i, now))
+        for fact in self.scenario.participants[i].facts(i, now):
             heapq.heappush(self.pending, (fact.t, self.order, fact))
             self.order += 1
 
-    def pick(self, i: int, cancel_losers_at: float) -> None:
-        if self.success_on == "complete":
-            succeeded = bool(self.answer.get(i))
-        else:
-            succeeded = i in self.token and i not in self.failed
-        if not succeeded:
-            why = "never started" if i not in self.starts else _why_not(i, self.success_on, self.observed)
-            raise _Stop("error", f"picked {self.scenario.participants[i].name}, which {why}", "winner")
-        self.winner, self.cancel_at = i, float(cancel_losers_at)
-        raise _Stop("picked")
-
-    def wait(self, until: float | None) -> None:
-        """Move the clock to the next fact or to ``until``, never past the deadline; facts first on a tie."""
-        deadline = self.spec.deadline
-        if self.now >= deadline:
-            raise _Stop("timeout", "the deadline passed")
-        if len(self.starts) == len(self.scenario.participants) and all(i in self.ended for i in self.starts):
-            raise _Stop("exhausted", "it waited with no attempt running and none left to start")
-        wake = deadline if until is None or until <= self.now else min(until, deadline)
-        next_fact = self.pending[0][0] if self.pending else math.inf
+    def advance(self, core: RaceCore, now: float, wake: float) -> float:
+        """Move the clock to the next fact or to ``wake``; tell the core every fact of that instant."""
+        pending = self.pending
+        next_fact = pending[0][0] if pending else math.inf
         if abs(next_fact - wake) <= TIE:
             self.ties.append(wake)
         if next_fact > wake:
-            self.now = wake
-            return
-        self.now = next_fact
-        while self.pending and self.pending[0][0] == next_fact:
-            _, _, fact = heapq.heappop(self.pending)
+            return wake
+        while pending and pending[0][0] == next_fact:
+            _, _, fact = heapq.heappop(pending)
+            self.observed.append(fact)
             if isinstance(fact, FirstToken):
-                self.token.add(fact.index)
+                core.first_token(fact.index, fact.t)
             elif isinstance(fact, Completed):
-                self.ended.add(fact.index)
-                self.answer[fact.index] = fact.text
-                if fact.text:
-                    self.token.add(fact.index)
+                core.completed(fact.index, fact.t, fact.text, fact.finish_reason)
             elif isinstance(fact, Failed):
-                self.ended.add(fact.index)
-                self.failed.add(fact.index)
-            self.observe(fact)
+                core.failed(fact.index, fact.t, fact.kind)
+        return next_fact
 
-    def observe(self, fact: Fact) -> None:
-        self.observed.append(fact)
-        try:
-            self.obj.observe(fact)
-        except Exception as exc:
-            raise _Stop("error", f"observe({fact!r}) raised {_exc(exc)}", "raise") from exc
+    def ended(self, obj: Any, success_on: str, action: Action) -> Simulation:
+        if isinstance(action, Decided):
+            outcome: Outcome = "picked"
+            winner: int | None = action.index
+            cancel: float | None = action.cancel_losers_at
+            reason, rule = "", None
+        else:
+            assert isinstance(action, RaceFailed)
+            outcome, winner, cancel, reason = action.outcome, None, None, action.reason
+            rule = None if action.error is None else action.error.rule
+        return Simulation(
+            scenario=self.scenario,
+            spec=self.spec,
+            strategy=obj,
+            success_on=str(success_on),
+            outcome=outcome,
+            winner=winner,
+            decided_at=action.at,
+            cancel_losers_at=cancel,
+            reason=reason,
+            rule=rule,
+            starts=dict(self.starts),
+            facts=tuple(self.observed),
+            decisions=tuple(self.decisions),
+            ties=tuple(self.ties),
+        )
 
 
-def _why_not(i: int, success_on: str, observed: list[Fact]) -> str:
-    mine = [f for f in observed if f.index == i]
-    for f in mine:
-        if isinstance(f, Failed):
-            return f"failed at {fmt_time(f.t)}"
-    if success_on == "complete":
-        for f in mine:
-            if isinstance(f, Completed):
-                return f"completed empty at {fmt_time(f.t)}"
-        return "has not completed (the strategy succeeds on complete answers)"
-    for f in mine:
-        if isinstance(f, Completed):
-            return f"completed empty at {fmt_time(f.t)}"
-    return "has not produced a token"
 
-
-def _exc(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
