@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+import attrs
 import cattrs
 import tomli_w
 import yaml
@@ -152,7 +153,20 @@ class PythonProvider:
     model: str = ""
 
 
-ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider
+@frozen(kw_only=True)
+class CodeProvider:
+    """Stands in the config for a provider object built in code (``open_engine(providers=...)``).
+
+    Not a type a file can name: it exists only so that such a provider has a
+    definition like every other (its ``model`` is the object's ``model``
+    attribute, if it has one).
+    """
+
+    type: Literal["code"] = "code"
+    model: str = ""
+
+
+ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider | CodeProvider
 PROVIDER_TYPES: dict[str, type[Any]] = {
     "openai": OpenAIProvider,
     "anthropic": AnthropicProvider,
@@ -189,6 +203,7 @@ class VirtualModel:
     idle_timeout_ms: int | None = None
     hedge: HedgeOverride | None = field(default=None, converter=_as_override)
     quality_scorer: str | None = None
+    first_token: Literal["content", "any"] | None = None
 
 
 @frozen(kw_only=True)
@@ -202,6 +217,8 @@ class Config:
     idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS
     hedge: HedgeConfig = field(factory=HedgeConfig)
     quality_scorer: str | None = None
+    #: What wins an attempt its first token: ``content`` (text or a tool call) or ``any`` (reasoning too).
+    first_token: Literal["content", "any"] = "content"
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
@@ -267,6 +284,7 @@ class Config:
             idle_timeout_ms=_pick(vm.idle_timeout_ms, self.idle_timeout_ms),
             hedge=self.hedge if vm.hedge is None else vm.hedge.over(self.hedge),
             quality_scorer=vm.quality_scorer or self.quality_scorer,
+            first_token=vm.first_token or self.first_token,
             participants=tuple(participants),
         )
 
@@ -310,6 +328,7 @@ class ResolvedModel:
     hedge: HedgeConfig
     quality_scorer: str | None
     participants: tuple[Participant, ...]
+    first_token: Literal["content", "any"] = "content"
 
 
 # ------------------------------------------------------------- cattrs wiring
@@ -593,6 +612,16 @@ def default_config() -> Config:
 
 
 # ------------------------------------------------------------- validation
+
+
+def with_code_providers(config: Config, providers: Mapping[str, Any]) -> Config:
+    """``config`` with a :class:`CodeProvider` definition for each code-built provider it does not define."""
+    extra = {
+        name: CodeProvider(model=str(getattr(p, "model", "") or ""))
+        for name, p in providers.items()
+        if name not in config.providers
+    }
+    return attrs.evolve(config, providers={**config.providers, **extra}) if extra else config
 
 
 def validate(config: Config, *, source: str | None = None) -> None:

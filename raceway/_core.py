@@ -93,14 +93,18 @@ class StartAttempt:
 
 
 class Decided:
-    """Attempt ``index`` won at ``at``; losers may run until ``cancel_losers_at`` (race time)."""
+    """Attempt ``index`` won at ``at``; losers may run until ``cancel_losers_at`` (race time).
 
-    __slots__ = ("at", "cancel_losers_at", "index")
+    ``failover``: it replaces a winner that broke before its answer was committed.
+    """
 
-    def __init__(self, index: int, at: float, cancel_losers_at: float) -> None:
+    __slots__ = ("at", "cancel_losers_at", "failover", "index")
+
+    def __init__(self, index: int, at: float, cancel_losers_at: float, failover: bool = False) -> None:
         self.index = index
         self.at = at
         self.cancel_losers_at = cancel_losers_at
+        self.failover = failover
 
     def __repr__(self) -> str:
         return f"Decided({self.index}, at={self.at}, cancel_losers_at={self.cancel_losers_at})"
@@ -175,6 +179,8 @@ class RaceCore:
     __slots__ = (
         "_answered",
         "_asked",
+        "_cancel_at",
+        "_cancelled",
         "_ended",
         "_failed",
         "_first",
@@ -182,11 +188,14 @@ class RaceCore:
         "_observe",
         "_pending",
         "_started",
+        "_telling",
         "_wake",
         "_wake_race_time",
+        "broken",
         "deadline",
         "decide",
         "log",
+        "origin",
         "outcome",
         "spec",
         "strategy",
@@ -206,8 +215,16 @@ class RaceCore:
         self._answered = [False] * n  # completed with a non-empty answer
         self._ended = [_NOT_YET] * n  # when it completed or failed
         self._failed = [False] * n
+        self._cancelled = [False] * n
         self._pending = 0  # started and not ended
         self._asked = 0
+        self._telling = True  # facts go to the strategy (until the decision)
+        self._cancel_at = math.inf
+        #: Each attempt's participant (its index in ``spec.contenders``): a
+        #: failover restart is a new attempt of an earlier participant.
+        self.origin = list(range(n))
+        #: ``(time, attempt)`` of every winner that broke before its answer was committed.
+        self.broken: list[tuple[float, int]] = []
         self._wake = math.inf  # the clock reading of the current WakeAt, for the tie rule
         self._wake_race_time = math.inf
         self.outcome: Action | None = None  # set once: Decided or RaceFailed
@@ -224,6 +241,7 @@ class RaceCore:
             )
             self._observe: Any = None
             self.decide: Any = None
+            self._telling = False
         else:
             self._observe = observe
             self.decide = decide
@@ -243,32 +261,60 @@ class RaceCore:
 
     def first_token(self, i: int, t: float) -> None:
         """Attempt ``i`` produced its first non-empty token (or tool-call delta) at ``t``."""
-        if self.outcome is None:
-            self._first[i] = t
+        self._first[i] = t
+        if self._telling:
             self._tell(FirstToken(i, t))
 
-    def completed(self, i: int, t: float, text: str = "", finish_reason: str | None = None) -> None:
-        """Attempt ``i`` finished its answer at ``t``; ``text`` is all of it."""
-        if self.outcome is None:
-            if self._ended[i] == _NOT_YET:
-                self._ended[i] = t
-                self._pending -= 1
-            if text:
-                self._answered[i] = True
-                if self._first[i] == _NOT_YET:
-                    self._first[i] = t
-            self._tell(Completed(i, t, text, finish_reason))
+    def completed(
+        self, i: int, t: float, text: str = "", finish_reason: str | None = None, tool_calls: tuple[Any, ...] = ()
+    ) -> None:
+        """Attempt ``i`` finished its answer at ``t``; ``text`` (and ``tool_calls``) is all of it."""
+        if self._ended[i] == _NOT_YET:
+            self._ended[i] = t
+            self._pending -= 1
+        if text or tool_calls:
+            self._answered[i] = True
+            if self._first[i] == _NOT_YET:
+                self._first[i] = t
+        if self._telling:
+            self._tell(Completed(i, t, text, finish_reason, tool_calls))
 
     def failed(self, i: int, t: float, kind: str = "error") -> None:
-        """Attempt ``i`` failed at ``t`` (after the decision, the driver handles it)."""
-        if self.outcome is None:
-            if self._ended[i] == _NOT_YET:
-                self._ended[i] = t
-                self._pending -= 1
-            self._failed[i] = True
-            self._first[i] = _NOT_YET
-            self._answered[i] = False
+        """Attempt ``i`` failed at ``t`` (the winner's own break is :meth:`winner_broke`)."""
+        if self._ended[i] == _NOT_YET:
+            self._ended[i] = t
+            self._pending -= 1
+        self._failed[i] = True
+        self._first[i] = _NOT_YET
+        self._answered[i] = False
+        if self._telling:
             self._tell(Failed(i, t, kind))
+
+    def cancelled(self, i: int, t: float) -> None:
+        """The driver stopped attempt ``i`` at ``t`` (a loser at the end of the grace window)."""
+        if self._ended[i] == _NOT_YET:
+            self._ended[i] = t
+            self._pending -= 1
+            self._cancelled[i] = True
+
+    def winner_broke(self, t: float, kind: str = "error") -> None:
+        """The winner failed at ``t`` before its answer was committed: fail over.
+
+        The strategy's decision stands as made; the failover is the core's
+        own rule, the same in the engine and the kit: the earliest other
+        success still running wins at once; else every participant that has
+        not failed (never started, or cancelled as a loser: that one gets a
+        new attempt index) starts now, and the first success wins. A new
+        decision is due within ``spec.deadline`` of the break.
+        """
+        decided = self.outcome
+        assert isinstance(decided, Decided), "winner_broke() needs a decided race"
+        i = decided.index
+        self.failed(i, t, kind)
+        self.broken.append((t, i))
+        self._cancel_at = decided.cancel_losers_at
+        self.deadline = t + self.spec.deadline
+        self.outcome = None
 
     def _tell(self, fact: Any) -> None:
         try:
@@ -295,6 +341,8 @@ class RaceCore:
         if self.outcome is not None:
             return self.outcome
         now = self.now(clock)
+        if self.broken:
+            return self._failover(now)
         self._asked += 1
         if self._asked > MAX_DECISIONS:
             return self._error("runaway", f"decide() was asked {MAX_DECISIONS} times and never ended the race", now)
@@ -353,6 +401,7 @@ class RaceCore:
         elif isinstance(cancel, bool) or not isinstance(cancel, int | float) or math.isnan(cancel):
             return self._error("decision", f"Pick({i}, cancel_losers_at={cancel!r}): not a time", now)
         self.outcome = Decided(i, now, max(float(cancel), now))
+        self._telling = False
         return self.outcome
 
     def _wait(self, until: Any, now: float) -> Action:
@@ -378,6 +427,45 @@ class RaceCore:
         name = type(self.strategy).__name__
         self.outcome = RaceFailed("error", message, now, strategy_error(rule, f"strategy {name} {message}", cause))
         return self.outcome
+
+    def _failover(self, now: float) -> Action:
+        """The next step after a broken winner (see :meth:`winner_broke`)."""
+        alive = [
+            (self._ended[j] if self.success_on == "complete" else self._first[j], j)
+            for j in range(len(self.origin))
+            if self.succeeded(j) and not self._failed[j] and not self._cancelled[j]
+        ]
+        if alive:
+            _, j = min(alive)
+            self.outcome = Decided(j, now, max(self._cancel_at, now), failover=True)
+            return self.outcome
+        for p in range(self._n):
+            attempts = [j for j, o in enumerate(self.origin) if o == p]
+            if any(self._failed[j] for j in attempts):
+                continue
+            if self._started[p] == _NOT_YET:
+                return self._start_restart(p, now)
+            if all(self._cancelled[j] for j in attempts):
+                self.origin.append(p)
+                for column in (self._started, self._first, self._ended):
+                    column.append(_NOT_YET)
+                for flags in (self._answered, self._failed, self._cancelled):
+                    flags.append(False)
+                return self._start_restart(len(self.origin) - 1, now)
+        if now >= self.deadline:
+            self.outcome = RaceFailed("timeout", "no provider replaced the broken winner before the deadline", now)
+        elif self._pending == 0:
+            self.outcome = RaceFailed("exhausted", "the winner broke and no other provider could answer", now)
+        else:
+            self._wake_race_time = self.deadline
+            self._wake = self.t0 + self.deadline
+            return WakeAt(self.deadline)
+        return self.outcome
+
+    def _start_restart(self, j: int, now: float) -> StartAttempt:
+        self._started[j] = now
+        self._pending += 1
+        return StartAttempt(j, now)
 
     # ------------------------------------------------------------ queries
 

@@ -186,6 +186,8 @@ def show_decision(d: object) -> str:
     if isinstance(d, Start):
         return f"Start({d.index})"
     if isinstance(d, Pick):
+        if d.cancel_losers_at is None:
+            return f"Pick({d.index})"
         return f"Pick({d.index}, cancel_losers_at={fmt_time(d.cancel_losers_at)})"
     if isinstance(d, Wait):
         return "Wait()" if d.until is None else f"Wait({fmt_time(d.until)})"
