@@ -306,6 +306,8 @@ class Race:
         self._winner = w
         self._decided_at = now  # a failover's decision replaces the broken winner's
         w.status = "won"
+        if w.scope is not None:
+            w.scope.deadline = math.inf  # a loser's grace deadline no longer applies to it
         if w.ended is None:
             self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
         cancel_at = self._t0 + decided.cancel_losers_at

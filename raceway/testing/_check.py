@@ -36,7 +36,7 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
     """
     if sim.outcome == "error":
         return (sim.rule or "raise", sim.reason)
-    deadline = sim.spec.deadline
+    deadline = sim.deadline
     if sim.decided_at > deadline:
         return ("deadline", f"it decided at {fmt_time(sim.decided_at)}, after the deadline {fmt_time(deadline)}")
     if not sim.failed or allow_give_up:
@@ -47,7 +47,7 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
     first = hand[0]
     t = sim.success_time(first)
     assert t is not None
-    name = sim.scenario.participants[first].name
+    name = sim.participant(first).name
     last = sim.decisions[-1][1] if sim.decisions else None
     until = last.until if isinstance(last, Wait) else None
     if sim.outcome == "timeout" or (until is not None and until > deadline):
@@ -63,11 +63,17 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
 
 
 def _cut_off(sim: Simulation) -> tuple[str, str] | None:
-    """A started attempt that would have succeeded before the deadline, had the race not failed first."""
-    deadline = sim.spec.deadline
+    """An attempt that would have succeeded before the deadline, had the race not failed first.
+
+    Either a started one, or — when the strategy never started anything —
+    any participant, had it been started at the race's start.
+    """
+    deadline = sim.deadline
+    if not sim.starts and not sim.failovers:
+        return _never_started(sim)
     later = []
     for i, start in sim.starts.items():
-        p = sim.scenario.participants[i]
+        p = sim.participant(i)
         if p.fails or p.ttft is None:
             continue
         at = start + (p.ttft if sim.success_on == "first_token" else (p.end if p.end is not None else math.inf))
@@ -76,12 +82,32 @@ def _cut_off(sim: Simulation) -> tuple[str, str] | None:
     if not later:
         return None
     at, i, start = min(later)
-    name = sim.scenario.participants[i].name
+    name = sim.participant(i).name
     how = "gave up" if sim.outcome == "gave_up" else "waited with no attempt running"
     return (
         "success_kept",
         f"it {how} at {fmt_time(sim.decided_at)} although {name}, started at {fmt_time(start)}, "
         f"would have succeeded at {fmt_time(at)}, before the deadline ({fmt_time(deadline)})",
+    )
+
+
+def _never_started(sim: Simulation) -> tuple[str, str] | None:
+    """The race failed without one start, though some participant would have answered in time."""
+    answers = []
+    for p in sim.scenario.participants:
+        if p.fails or p.ttft is None:
+            continue
+        at = p.ttft if sim.success_on == "first_token" else (p.end if p.end is not None else math.inf)
+        if at < sim.deadline:
+            answers.append((at, p.name))
+    if not answers:
+        return None
+    at, name = min(answers)
+    how = "gave up" if sim.outcome == "gave_up" else f"ended ({sim.outcome})"
+    return (
+        "success_kept",
+        f"it {how} at {fmt_time(sim.decided_at)} without starting any attempt, although {name}, "
+        f"started at 0, would have succeeded at {fmt_time(at)}, before the deadline ({fmt_time(sim.deadline)})",
     )
 
 
@@ -134,7 +160,7 @@ def check_strategy(
     label = getattr(make_strategy, "__qualname__", None) or repr(make_strategy)
 
     def breaks(scenario: Scenario) -> bool:
-        return broken_rule(simulate(make_strategy, scenario), allow_give_up) is not None
+        return broken_rule(simulate(make_strategy, scenario, commit="end"), allow_give_up) is not None
 
     try:
         found = find(drawn, breaks, settings=run_settings)
@@ -145,7 +171,7 @@ def check_strategy(
             f"{label} decided differently on the same timeline: a strategy must be deterministic "
             f"(the same facts at the same times give the same decisions)\n{exc}"
         ) from None
-    sim = simulate(make_strategy, found)
+    sim = simulate(make_strategy, found, commit="end")
     broken = broken_rule(sim, allow_give_up)
     if broken is None:  # pragma: no cover - find() only returns examples that break a rule
         raise AssertionError(f"{label} broke a rule only once on this timeline (not deterministic?):\n{found!r}")
@@ -160,7 +186,7 @@ def _message(label: str, sim: Simulation, rule: str, detail: str) -> str:
         "smallest timeline found:",
         *(f"  {line}" for line in sim.scenario.describe().splitlines()),
         f"decisions: {sim.decision_log()}",
-        f"replay: simulate({label}, {sim.scenario!r})",
+        f"replay: simulate({label}, {sim.scenario!r}, commit=\"end\")",
     ]
     return "\n".join(lines)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from attrs import frozen
 
@@ -58,7 +58,7 @@ from .._strategies import (
     Started,
     Wait,
 )
-from ._scenario import Scenario, fmt_time
+from ._scenario import Participant, Scenario, fmt_time
 
 
 @frozen(kw_only=True)
@@ -83,6 +83,13 @@ class Simulation:
     timer and a fact coincided, or nearly (see the module's notes). ``strategy`` is the
     strategy object after the race and ``spec`` the :class:`~raceway.RaceSpec`
     it was given (its budget shows what hedging spent).
+
+    Failovers: the simulation plays the race as ``engine.complete()`` does,
+    where nothing is committed before the end, so a winner whose script
+    fails after its token ("answers then fails") breaks, and the core fails
+    over (see ``raceway._core.RaceCore.winner_broke``). ``failovers`` lists
+    each ``(time, attempt)`` that broke; a restarted participant gets a new
+    attempt index, and ``origin[i]`` is attempt ``i``'s participant.
     """
 
     scenario: Scenario
@@ -99,6 +106,8 @@ class Simulation:
     facts: tuple[Fact, ...]
     decisions: tuple[tuple[float, Decision], ...]
     ties: tuple[float, ...]
+    failovers: tuple[tuple[float, int], ...] = ()
+    origin: tuple[int, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -106,9 +115,18 @@ class Simulation:
         return self.outcome != "picked"
 
     @property
+    def deadline(self) -> float:
+        """When the last decision was due: the spec's deadline, or that long after the last failover."""
+        return self.spec.deadline + (self.failovers[-1][0] if self.failovers else 0.0)
+
+    def participant(self, i: int) -> Participant:
+        """Attempt ``i``'s participant (a failover restart is a new attempt of an earlier one)."""
+        return self.scenario.participants[self.origin[i] if i < len(self.origin) else i]
+
+    @property
     def winner_name(self) -> str | None:
         """The winner's participant name, if there is one."""
-        return None if self.winner is None else self.scenario.participants[self.winner].name
+        return None if self.winner is None else self.participant(self.winner).name
 
     def success_time(self, i: int) -> float | None:
         """When attempt ``i`` succeeded by the strategy's rule, if it had by the end.
@@ -144,15 +162,18 @@ class Simulation:
         For example ``a: start 0, fail 0.050 | b: start 0, token 0.120 -> picked b at 0.120``.
         """
         per: list[list[str]] = [[] for _ in self.scenario.participants]
+        broke = {i for _, i in self.failovers}
         for f in self.facts:
+            mine = per[self.origin[f.index] if f.index < len(self.origin) else f.index]
             if isinstance(f, Started):
-                per[f.index].append(f"start {fmt_time(f.t)}")
+                again = f.index >= len(self.scenario.participants)
+                mine.append(f"{'restart' if again else 'start'} {fmt_time(f.t)}")
             elif isinstance(f, FirstToken):
-                per[f.index].append(f"token {fmt_time(f.t)}")
+                mine.append(f"token {fmt_time(f.t)}")
             elif isinstance(f, Completed):
-                per[f.index].append(f"complete {fmt_time(f.t)}" + ("" if f.text else " (empty)"))
+                mine.append(f"complete {fmt_time(f.t)}" + ("" if f.text else " (empty)"))
             else:
-                per[f.index].append(f"fail {fmt_time(f.t)}")
+                mine.append(f"{'break' if f.index in broke else 'fail'} {fmt_time(f.t)}")
         names = [p.name for p in self.scenario.participants]
         lines = [f"{name}: {', '.join(events) or 'not started'}" for name, events in zip(names, per, strict=True)]
         return " | ".join(lines) + " -> " + self.ending()
@@ -196,7 +217,12 @@ def show_decision(d: object) -> str:
     return repr(d)
 
 
-def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> Simulation:
+def simulate(
+    strategy: Callable[[RaceSpec], Any] | Any,
+    scenario: Scenario,
+    *,
+    commit: Literal["first_chunk", "end"] = "first_chunk",
+) -> Simulation:
     """Run ``strategy`` on ``scenario`` on a virtual clock and return what it did.
 
     Args:
@@ -205,6 +231,11 @@ def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> S
             with ``scenario.spec()``; or a strategy object already built for
             that spec.
         scenario: the race timeline.
+        commit: when the winner's answer is committed. ``"first_chunk"`` (as
+            ``engine.stream()``): the race ends at the strategy's decision.
+            ``"end"`` (as ``engine.complete()``): a winner whose script
+            fails after its token breaks before the commit, and the core
+            fails over (see :class:`Simulation`); ``check_strategy`` uses it.
 
     Returns:
         A :class:`Simulation`. The strategy's exceptions and broken rules do
@@ -222,11 +253,24 @@ def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> S
     while True:
         action = core.next(now)
         if isinstance(action, StartAttempt):
-            run.start(action.index, now)
+            run.start(core, action.index, now)
         elif isinstance(action, WakeAt):
-            now = run.advance(core, now, action.until)
+            now = run.advance(core, action.until)
+        elif isinstance(action, Decided) and commit == "end" and run.breaks(action.index):
+            run.cancel_losers(core, action)
+            now = run.advance(core, math.inf)  # to the winner's break (and the facts before it)
         else:
-            return run.ended(obj, core.success_on, action)
+            return run.ended(obj, core, action)
+
+
+class _Cancel:
+    """A loser stopped by the driver at the end of the grace window (a heap entry, not a fact)."""
+
+    __slots__ = ("index", "t")
+
+    def __init__(self, index: int, t: float) -> None:
+        self.index = index
+        self.t = t
 
 
 class _Run:
@@ -239,17 +283,35 @@ class _Run:
         self.observed: list[Fact] = []
         self.starts: dict[int, float] = {}
         self.ties: list[float] = []
-        self.pending: list[tuple[float, int, Fact]] = []  # (time, order, fact): a heap
+        self.pending: list[tuple[float, int, Any]] = []  # (time, order, fact): a heap
         self.order = 0  # facts of one instant keep the order they were scheduled in
+        self.cancelled: set[int] = set()  # losers stopped at the end of the grace window
+        self.cancel_at: dict[int, float] = {}  # when each running loser is due to stop
+        self.failovers: list[tuple[float, int]] = []
 
-    def start(self, i: int, now: float) -> None:
+    def start(self, core: RaceCore, i: int, now: float) -> None:
         self.starts[i] = now
         self.observed.append(Started(i, now))
-        for fact in self.scenario.participants[i].facts(i, now):
-            heapq.heappush(self.pending, (fact.t, self.order, fact))
-            self.order += 1
+        for fact in self.scenario.participants[core.origin[i]].facts(i, now):
+            self._schedule(fact.t, fact)
 
-    def advance(self, core: RaceCore, now: float, wake: float) -> float:
+    def _schedule(self, t: float, event: Fact | _Cancel) -> None:
+        heapq.heappush(self.pending, (t, self.order, event))
+        self.order += 1
+
+    def breaks(self, i: int) -> bool:
+        """Whether the winner ``i`` fails later (its break, before the end: nothing was committed)."""
+        return any(isinstance(f, Failed) and f.index == i for _, _, f in self.pending)
+
+    def cancel_losers(self, core: RaceCore, decided: Decided) -> None:
+        """Losers still running stop at the end of the grace window, as the driver does; never the winner."""
+        self.cancel_at.pop(decided.index, None)
+        running = {f.index for _, _, f in self.pending if not isinstance(f, _Cancel)} - {decided.index}
+        for i in running - self.cancelled:
+            self.cancel_at[i] = decided.cancel_losers_at
+            self._schedule(decided.cancel_losers_at, _Cancel(i, decided.cancel_losers_at))
+
+    def advance(self, core: RaceCore, wake: float) -> float:
         """Move the clock to the next fact or to ``wake``; tell the core every fact of that instant."""
         pending = self.pending
         next_fact = pending[0][0] if pending else math.inf
@@ -257,18 +319,31 @@ class _Run:
             self.ties.append(wake)
         if next_fact > wake:
             return wake
+        winner = core.outcome.index if isinstance(core.outcome, Decided) else None
         while pending and pending[0][0] == next_fact:
             _, _, fact = heapq.heappop(pending)
+            if fact.index in self.cancelled:
+                continue
+            if isinstance(fact, _Cancel):
+                if self.cancel_at.get(fact.index) == fact.t:  # not since made the winner
+                    self.cancelled.add(fact.index)
+                    core.cancelled(fact.index, fact.t)
+                continue
             self.observed.append(fact)
             if isinstance(fact, FirstToken):
                 core.first_token(fact.index, fact.t)
             elif isinstance(fact, Completed):
                 core.completed(fact.index, fact.t, fact.text, fact.finish_reason)
-            elif isinstance(fact, Failed):
+            elif fact.index == winner:
+                core.winner_broke(fact.t, fact.kind)
+                self.failovers.append((fact.t, fact.index))
+                winner = None
+            else:
                 core.failed(fact.index, fact.t, fact.kind)
         return next_fact
 
-    def ended(self, obj: Any, success_on: str, action: Action) -> Simulation:
+    def ended(self, obj: Any, core: RaceCore | str, action: Action) -> Simulation:
+        success_on = core if isinstance(core, str) else core.success_on
         if isinstance(action, Decided):
             outcome: Outcome = "picked"
             winner: int | None = action.index
@@ -293,6 +368,8 @@ class _Run:
             facts=tuple(self.observed),
             decisions=tuple(self.decisions),
             ties=tuple(self.ties),
+            failovers=() if isinstance(core, str) else tuple(core.broken),
+            origin=() if isinstance(core, str) else tuple(core.origin),
         )
 
 
