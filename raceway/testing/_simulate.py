@@ -194,9 +194,17 @@ class Simulation:
             return f"timed out at {at} (the deadline)"
         return f"strategy error at {at}: {self.reason}"
 
-    def decision_log(self) -> str:
-        """Every decision with its time: ``0: Start(0); 0: Wait(1.000); 0.120: Pick(0, ...)``."""
-        return "; ".join(f"{fmt_time(t)}: {show_decision(d)}" for t, d in self.decisions)
+    def decision_log(self, limit: int = 40) -> str:
+        """Every decision with its time: ``0: Start(0); 0: Wait(1.000); 0.120: Pick(0, ...)``.
+
+        More than ``limit`` decisions (a runaway strategy) are summarised: the
+        first ones, how many were left out, the last ones.
+        """
+        shown = [f"{fmt_time(t)}: {show_decision(d)}" for t, d in self.decisions]
+        if len(shown) > limit:
+            head, tail = shown[: limit - 10], shown[-10:]
+            shown = [*head, f"... {len(self.decisions) - len(head) - len(tail)} more ...", *tail]
+        return "; ".join(shown)
 
     def describe(self) -> str:
         """The scenario, the timeline and every decision, several lines."""
