@@ -99,6 +99,27 @@ class HttpConfig:
 
 
 @frozen(kw_only=True)
+class Prices:
+    """USD per million tokens (issue 15). A key left out is unknown: on a
+    reference it falls back to the provider definition's; ``raceway._cost``
+    charges unknown input/output as 0 and unknown cached input at the input price."""
+
+    input_per_mtok: float | None = None
+    output_per_mtok: float | None = None
+    cached_input_per_mtok: float | None = None
+
+    def over(self, base: Prices | None) -> Prices:
+        """These prices, each key left out taken from ``base``."""
+        if base is None:
+            return self
+        return Prices(
+            input_per_mtok=_pick(self.input_per_mtok, base.input_per_mtok),
+            output_per_mtok=_pick(self.output_per_mtok, base.output_per_mtok),
+            cached_input_per_mtok=_pick(self.cached_input_per_mtok, base.cached_input_per_mtok),
+        )
+
+
+@frozen(kw_only=True)
 class OpenAIProvider:
     """Any OpenAI-compatible chat completions endpoint (``POST {base_url}/chat/completions``)."""
 
@@ -108,6 +129,7 @@ class OpenAIProvider:
     headers: dict[str, str] = field(factory=dict)
     model: str = ""
     stream_usage: bool = True
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -121,6 +143,7 @@ class AnthropicProvider:
     model: str = ""
     anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
     max_tokens: int = DEFAULT_ANTHROPIC_MAX_TOKENS
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -141,6 +164,7 @@ class SimProvider:
     hang_rate: float = 0.0
     seed: int | None = None
     text: str = "This is a simulated answer from raceway."
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -150,6 +174,7 @@ class PythonProvider:
     type: Literal["python"] = "python"
     callable: str
     model: str = ""
+    prices: Prices | None = None
 
 
 ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider
@@ -170,6 +195,7 @@ class ProviderRef:
     priority: int = 0
     weight: float = 1.0
     config: dict[str, Any] = field(factory=dict)
+    prices: Prices | None = None  # each key set overrides the definition's
 
 
 @frozen(kw_only=True)
@@ -189,6 +215,7 @@ class VirtualModel:
     idle_timeout_ms: int | None = None
     hedge: HedgeOverride | None = field(default=None, converter=_as_override)
     quality_scorer: str | None = None
+    max_cost_per_race_usd: float | None = None
 
 
 @frozen(kw_only=True)
@@ -202,6 +229,7 @@ class Config:
     idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS
     hedge: HedgeConfig = field(factory=HedgeConfig)
     quality_scorer: str | None = None
+    max_cost_per_race_usd: float | None = None
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
@@ -254,6 +282,7 @@ class Config:
                     weight=ref.weight,
                     params=dict(ref.config),
                     definition=definition,
+                    prices=definition.prices if ref.prices is None else ref.prices.over(definition.prices),
                 )
             )
         return ResolvedModel(
@@ -268,6 +297,7 @@ class Config:
             hedge=self.hedge if vm.hedge is None else vm.hedge.over(self.hedge),
             quality_scorer=vm.quality_scorer or self.quality_scorer,
             participants=tuple(participants),
+            max_cost_per_race_usd=_pick(vm.max_cost_per_race_usd, self.max_cost_per_race_usd),
         )
 
 
@@ -288,6 +318,7 @@ class Participant:
     weight: float
     params: dict[str, Any]
     definition: ProviderDef
+    prices: Prices | None = None  # the reference's over the definition's (issue 15)
 
     @property
     def label(self) -> str:
@@ -310,6 +341,7 @@ class ResolvedModel:
     hedge: HedgeConfig
     quality_scorer: str | None
     participants: tuple[Participant, ...]
+    max_cost_per_race_usd: float | None = None
 
 
 # ------------------------------------------------------------- cattrs wiring
@@ -620,6 +652,9 @@ def validate(config: Config, *, source: str | None = None) -> None:
                 fail(f"{base}.hedge.max_extra_load", "must be a fraction between 0 and 10")
         if obj.quality_scorer is not None:
             check_import_path(obj.quality_scorer, f"{base}.quality_scorer")
+        budget = obj.max_cost_per_race_usd
+        if budget is not None and budget < 0:
+            fail(f"{base}.max_cost_per_race_usd", f"must be 0 or more US dollars, not {budget}")
 
     def check_strategy_name(name: str, path: str) -> None:
         if name in BUILTIN_STRATEGIES:
@@ -666,6 +701,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
                 fail(f"{rpath}.name", f"provider {ref.name!r} is not defined under providers and is not a preset")
             if ref.weight < 0:
                 fail(f"{rpath}.weight", f"must be 0 or more, not {ref.weight}")
+            check_prices(ref.prices, f"{rpath}.prices", fail)
             definition = config.provider(ref.name)
             if not (ref.model or definition.model) and definition.type in ("openai", "anthropic"):
                 fail(f"{rpath}.model", f"required: provider {ref.name!r} has no default model")
@@ -673,6 +709,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
 
 def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:
     """Type-specific checks of one provider definition."""
+    check_prices(definition.prices, f"{path}.prices", fail)
     if isinstance(definition, OpenAIProvider | AnthropicProvider):
         if not definition.base_url.startswith(("http://", "https://")):
             fail(f"{path}.base_url", f"must start with http:// or https://, not {definition.base_url!r}")
@@ -692,6 +729,14 @@ def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:
             import_object(definition.callable)
         except ImportError as exc:
             fail(f"{path}.callable", str(exc))
+
+
+def check_prices(prices: Prices | None, path: str, fail: Any) -> None:
+    """Every price given is 0 or more US dollars per million tokens."""
+    for name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
+        value = None if prices is None else getattr(prices, name)
+        if value is not None and not 0 <= value < float("inf"):
+            fail(f"{path}.{name}", f"must be 0 or more US dollars per million tokens, not {value}")
 
 
 def import_object(ref: str) -> Any:

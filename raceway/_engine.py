@@ -426,6 +426,9 @@ async def open_engine(
     with _single_error():
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport)
+            from ._telemetry import instrument
+
+            instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
             if engine.uses_http():
                 # Building the client loads TLS certificates (60-300 ms): do it
