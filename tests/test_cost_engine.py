@@ -70,3 +70,20 @@ async def test_the_budget_skips_extra_attempts_that_would_exceed_it(autojump_clo
     skipped = result.attempts[2]
     assert (skipped.status, skipped.error_kind) == ("not_started", "budget")
     assert [r.status for r in result.attempts[:2]] == ["won", "cancelled"]
+
+
+def test_bench_reports_cost_per_answer_and_wasted_cost_per_strategy() -> None:
+    from raceway import _bench
+
+    prices = raceway.Prices(input_per_mtok=0.0, output_per_mtok=1_000_000.0)  # $1 per output token
+    profiles = {
+        n: raceway.SimProvider(ttft_ms=t, sigma=0.5, text="one two three", prices=prices)
+        for n, t in (("a", 200), ("b", 300))
+    }
+    report = _bench.compare_planned(profiles, requests=50, seed=3, hedge_sweep=False)
+    fw, hedged = report["strategies"]["first_wins"], report["strategies"]["hedged auto"]
+    # Every answer is 3 tokens ("one two three" streamed as "tok " pieces): $3 for the winner.
+    assert report["singles"]["single a"]["cost_per_answer_usd"] == pytest.approx(3.0)
+    assert fw["cost_per_answer_usd"] > hedged["cost_per_answer_usd"] >= 3.0
+    assert fw["wasted_usd_per_request"] > hedged["wasted_usd_per_request"]
+    assert "| cost per answer |" in _bench.markdown(report)
