@@ -574,6 +574,11 @@ class Tracker:
         r = self._records.get(label)
         return None if r is None else _ranked(r.ttft_sorted(), q)
 
+    def mean_output_tokens(self, label: str) -> float | None:
+        """Output tokens per answer ``label`` reported as a winner, if any (the budget guard's estimate)."""
+        r = self._records.get(label)
+        return r.output_tokens / r.wins if r is not None and r.wins and r.output_tokens else None
+
     def admit(self, labels: Sequence[str], race_id: str) -> list[bool] | None:
         """Who of a race's participants may race (see :meth:`Cooldowns.admit`)."""
         return self.cooldowns.admit(labels, race_id)

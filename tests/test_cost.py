@@ -230,3 +230,12 @@ def test_the_tracker_totals_cost_and_waste_per_provider_and_persists_them(tmp_pa
     table = stats_table(stats, now=100.0)
     assert "cost: $0.004200, wasted by losing: $0.002100" in table
 
+
+
+def test_the_tracker_knows_a_providers_output_per_answer_for_the_budget() -> None:
+    tracker = Tracker(clock=lambda: 100.0)
+    assert tracker.mean_output_tokens("a/m") is None
+    for out in (100, 300):
+        won = AttemptRecord(index=0, provider="a", model="m", status="won", started_ms=0, ttft_ms=5, ended_ms=10)
+        tracker.record(attrs.evolve(finished(won), usage={"input_tokens": 10, "output_tokens": out}))
+    assert tracker.mean_output_tokens("a/m") == 200.0
