@@ -174,10 +174,11 @@ class Telemetry:
     def __call__(self, event: Any) -> None:
         kind = type(event)
         if kind is RaceStarted:
+            if self._tracer is None:  # metrics alone need nothing from the start
+                return
             if len(self._open) >= MAX_OPEN_RACES:  # never finished (cannot happen): forget the oldest
                 del self._open[next(iter(self._open))]
-            parent = self._get_context() if self._tracer is not None else None
-            self._open[event.race_id] = (parent, int(event.ts * 1e9))
+            self._open[event.race_id] = (self._get_context(), int(event.ts * 1e9))
         elif kind is RaceFinished:
             self._finished(event)
 
