@@ -25,6 +25,7 @@ if _typing.TYPE_CHECKING:
     from ._config import HedgeOverride as HedgeOverride
     from ._config import MonitorConfig as MonitorConfig
     from ._config import OpenAIProvider as OpenAIProvider
+    from ._config import Prices as Prices
     from ._config import ProviderRef as ProviderRef
     from ._config import PythonProvider as PythonProvider
     from ._config import SimProvider as SimProvider
@@ -130,6 +131,7 @@ _EXPORTS: dict[str, str] = {
     "NoSuchModelError": "._errors",
     "OpenAIProvider": "._config",
     "Pick": "._strategies",
+    "Prices": "._config",
     "Provider": "._providers",
     "ProviderConnectionError": "._errors",
     "ProviderCooldown": "._events",

@@ -45,12 +45,23 @@ class Attempt:
     finish_reason: str | None = None
     usage: Usage | None = None
     error: BaseException | None = None
+    skipped: tuple[str, str] | None = None  # (kind, reason): it sat the race out (the cost budget)
 
     @property
     def label(self) -> str:
         return f"{self.provider.name}/{self.request.model}"
 
     def record(self) -> AttemptRecord:
+        if self.skipped is not None:
+            kind, reason = self.skipped
+            return AttemptRecord(
+                index=self.number,
+                provider=self.provider.name,
+                model=self.request.model,
+                status="not_started",
+                error=reason,
+                error_kind=kind,
+            )
         status = self.status
         if status == "running":
             status = "lost" if self.first_token is not None else "cancelled"
@@ -67,6 +78,8 @@ class Attempt:
             error_kind=None if error is None else error_kind(error),
             retry_after=getattr(error, "retry_after", None),
             output_chars=sum(map(len, self.parts)),
+            usage=self.usage,
+            finish_reason=self.finish_reason,
         )
 
     def tool_calls(self) -> tuple[ToolCall, ...]:

@@ -100,6 +100,27 @@ class HttpConfig:
 
 
 @frozen(kw_only=True)
+class Prices:
+    """USD per million tokens (issue 15). A key left out is unknown: on a
+    reference it falls back to the provider definition's; ``raceway._cost``
+    charges unknown input/output as 0 and unknown cached input at the input price."""
+
+    input_per_mtok: float | None = None
+    output_per_mtok: float | None = None
+    cached_input_per_mtok: float | None = None
+
+    def over(self, base: Prices | None) -> Prices:
+        """These prices, each key left out taken from ``base``."""
+        if base is None:
+            return self
+        return Prices(
+            input_per_mtok=_pick(self.input_per_mtok, base.input_per_mtok),
+            output_per_mtok=_pick(self.output_per_mtok, base.output_per_mtok),
+            cached_input_per_mtok=_pick(self.cached_input_per_mtok, base.cached_input_per_mtok),
+        )
+
+
+@frozen(kw_only=True)
 class OpenAIProvider:
     """Any OpenAI-compatible chat completions endpoint (``POST {base_url}/chat/completions``)."""
 
@@ -109,6 +130,7 @@ class OpenAIProvider:
     headers: dict[str, str] = field(factory=dict)
     model: str = ""
     stream_usage: bool = True
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -122,6 +144,7 @@ class AnthropicProvider:
     model: str = ""
     anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
     max_tokens: int = DEFAULT_ANTHROPIC_MAX_TOKENS
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -142,6 +165,7 @@ class SimProvider:
     hang_rate: float = 0.0
     seed: int | None = None
     text: str = "This is a simulated answer from raceway."
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -151,6 +175,7 @@ class PythonProvider:
     type: Literal["python"] = "python"
     callable: str
     model: str = ""
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -164,6 +189,7 @@ class CodeProvider:
 
     type: Literal["code"] = "code"
     model: str = ""
+    prices: Prices | None = None
 
 
 ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider | CodeProvider
@@ -184,6 +210,7 @@ class ProviderRef:
     priority: int = 0
     weight: float = 1.0
     config: dict[str, Any] = field(factory=dict)
+    prices: Prices | None = None  # each key set overrides the definition's
 
 
 @frozen(kw_only=True)
@@ -204,6 +231,7 @@ class VirtualModel:
     hedge: HedgeOverride | None = field(default=None, converter=_as_override)
     quality_scorer: str | None = None
     first_token: Literal["content", "any"] | None = None
+    max_cost_per_race_usd: float | None = None
 
 
 @frozen(kw_only=True)
@@ -219,6 +247,7 @@ class Config:
     quality_scorer: str | None = None
     #: What wins an attempt its first token: ``content`` (text or a tool call) or ``any`` (reasoning too).
     first_token: Literal["content", "any"] = "content"
+    max_cost_per_race_usd: float | None = None
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
@@ -271,6 +300,7 @@ class Config:
                     weight=ref.weight,
                     params=dict(ref.config),
                     definition=definition,
+                    prices=definition.prices if ref.prices is None else ref.prices.over(definition.prices),
                 )
             )
         return ResolvedModel(
@@ -286,6 +316,7 @@ class Config:
             quality_scorer=vm.quality_scorer or self.quality_scorer,
             first_token=vm.first_token or self.first_token,
             participants=tuple(participants),
+            max_cost_per_race_usd=_pick(vm.max_cost_per_race_usd, self.max_cost_per_race_usd),
         )
 
 
@@ -306,6 +337,7 @@ class Participant:
     weight: float
     params: dict[str, Any]
     definition: ProviderDef
+    prices: Prices | None = None  # the reference's over the definition's (issue 15)
 
     @property
     def label(self) -> str:
@@ -329,6 +361,7 @@ class ResolvedModel:
     quality_scorer: str | None
     participants: tuple[Participant, ...]
     first_token: Literal["content", "any"] = "content"
+    max_cost_per_race_usd: float | None = None
 
 
 # ------------------------------------------------------------- cattrs wiring
@@ -649,6 +682,9 @@ def validate(config: Config, *, source: str | None = None) -> None:
                 fail(f"{base}.hedge.max_extra_load", "must be a fraction between 0 and 10")
         if obj.quality_scorer is not None:
             check_import_path(obj.quality_scorer, f"{base}.quality_scorer")
+        budget = obj.max_cost_per_race_usd
+        if budget is not None and budget < 0:
+            fail(f"{base}.max_cost_per_race_usd", f"must be 0 or more US dollars, not {budget}")
 
     def check_strategy_name(name: str, path: str) -> None:
         if name in BUILTIN_STRATEGIES:
@@ -695,6 +731,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
                 fail(f"{rpath}.name", f"provider {ref.name!r} is not defined under providers and is not a preset")
             if ref.weight < 0:
                 fail(f"{rpath}.weight", f"must be 0 or more, not {ref.weight}")
+            check_prices(ref.prices, f"{rpath}.prices", fail)
             definition = config.provider(ref.name)
             if not (ref.model or definition.model) and definition.type in ("openai", "anthropic"):
                 fail(f"{rpath}.model", f"required: provider {ref.name!r} has no default model")
@@ -702,6 +739,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
 
 def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:
     """Type-specific checks of one provider definition."""
+    check_prices(definition.prices, f"{path}.prices", fail)
     if isinstance(definition, OpenAIProvider | AnthropicProvider):
         if not definition.base_url.startswith(("http://", "https://")):
             fail(f"{path}.base_url", f"must start with http:// or https://, not {definition.base_url!r}")
@@ -721,6 +759,14 @@ def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:
             import_object(definition.callable)
         except ImportError as exc:
             fail(f"{path}.callable", str(exc))
+
+
+def check_prices(prices: Prices | None, path: str, fail: Any) -> None:
+    """Every price given is 0 or more US dollars per million tokens."""
+    for name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
+        value = None if prices is None else getattr(prices, name)
+        if value is not None and not 0 <= value < float("inf"):
+            fail(f"{path}.{name}", f"must be 0 or more US dollars per million tokens, not {value}")
 
 
 def import_object(ref: str) -> Any:

@@ -41,6 +41,7 @@ forever.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Final, Literal, TypeAlias
 
 from ._errors import StrategyError
@@ -146,7 +147,30 @@ class RaceFailed:
         return f"RaceFailed({self.outcome!r}, {self.reason!r}, at={self.at})"
 
 
-Action: TypeAlias = StartAttempt | Decided | WakeAt | RaceFailed
+class SkipAttempt:
+    """Attempt ``index`` sits the race out (the gate refused it: ``kind`` and ``reason`` say why).
+
+    The strategy is told it started and failed at once (kind ``kind``), so it
+    moves on as after any failure. Ask the core again.
+    """
+
+    __slots__ = ("at", "index", "kind", "reason")
+
+    def __init__(self, index: int, at: float, kind: str, reason: str) -> None:
+        self.index = index
+        self.at = at
+        self.kind = kind
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"SkipAttempt({self.index}, {self.kind!r}, at={self.at})"
+
+
+#: ``gate(started, i)``: ``None`` to let attempt ``i`` start beside the attempts
+#: ``started``, else ``(kind, reason)`` for it to sit the race out (the cost budget).
+Gate: TypeAlias = Callable[[list[int], int], tuple[str, str] | None]
+
+Action: TypeAlias = StartAttempt | SkipAttempt | Decided | WakeAt | RaceFailed
 
 _NOT_YET: Final = math.inf
 
@@ -174,6 +198,8 @@ class RaceCore:
             simulator uses 0).
         log: when a list, every ``(now, decision)`` is appended to it (the kit's
             record; the engine passes ``None``).
+        gate: asked before each start (see :data:`Gate`); ``None``: every
+            start goes ahead.
     """
 
     __slots__ = (
@@ -187,6 +213,7 @@ class RaceCore:
         "_n",
         "_observe",
         "_pending",
+        "_skipped",
         "_started",
         "_telling",
         "_wake",
@@ -194,6 +221,7 @@ class RaceCore:
         "broken",
         "deadline",
         "decide",
+        "gate",
         "log",
         "origin",
         "outcome",
@@ -203,8 +231,11 @@ class RaceCore:
         "t0",
     )
 
-    def __init__(self, strategy: Any, spec: RaceSpec, t0: float = 0.0, log: list[Any] | None = None) -> None:
+    def __init__(
+        self, strategy: Any, spec: RaceSpec, t0: float = 0.0, log: list[Any] | None = None, gate: Gate | None = None
+    ) -> None:
         self.strategy = strategy
+        self.gate = gate
         self.spec = spec
         self.t0 = t0
         self.log = log
@@ -216,6 +247,7 @@ class RaceCore:
         self._ended = [_NOT_YET] * n  # when it completed or failed
         self._failed = [False] * n
         self._cancelled = [False] * n
+        self._skipped: list[int] = []
         self._pending = 0  # started and not ended
         self._asked = 0
         self._telling = True  # facts go to the strategy (until the decision)
@@ -381,12 +413,23 @@ class RaceCore:
             return bad
         if self._started[i] != _NOT_YET:
             return self._error("start_twice", f"started {self.name(i)} twice", now)
+        gate = self.gate
+        refused = None if gate is None else gate(self._running_or_done(), i)
         self._started[i] = now
         self._pending += 1
         self._tell(Started(i, now))
+        if refused is not None:
+            self.failed(i, now, refused[0])
+            self._skipped.append(i)
         if self.outcome is not None:
             return self.outcome
+        if refused is not None:
+            return SkipAttempt(i, now, *refused)
         return StartAttempt(i, now)
+
+    def _running_or_done(self) -> list[int]:
+        """Attempts that started for real (the gate counts what they cost)."""
+        return [j for j, t in enumerate(self._started) if t != _NOT_YET and j not in self._skipped]
 
     def _pick(self, d: Pick, now: float) -> Action:
         i = d.index

@@ -25,6 +25,7 @@ from attrs import frozen
 from ._config import (
     Config,
     Participant,
+    Prices,
     ResolvedModel,
     default_config,
     import_object,
@@ -32,6 +33,7 @@ from ._config import (
     validate,
     with_code_providers,
 )
+from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
 from ._providers import Provider, ProviderContext, Request, build_provider
@@ -106,6 +108,7 @@ class _Plan:
     labels: tuple[str, ...]
     hedge_delay: float | None  # seconds; None: auto, per provider from the tracker
     hedge_quantile: float
+    prices: tuple[Prices | None, ...] | None  # by participant; None when none is priced
 
 
 class Engine:
@@ -230,7 +233,42 @@ class Engine:
             participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
             first_token_any=resolved.first_token == "any",
             hold=hold,
+            **self._cost_controls(plan, messages, params, [c.index for c in contenders], admitted),
         )
+
+    def _cost_controls(
+        self,
+        plan: _Plan,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        contenders: list[int],
+        admitted: list[bool] | None,
+    ) -> dict[str, Any]:
+        """What a race needs to cost its attempts and keep ``max_cost_per_race_usd`` (nothing, unpriced)."""
+        limit = plan.model.max_cost_per_race_usd
+        if plan.prices is None and limit is None:
+            return {}
+        chars = input_chars(messages)
+        out: dict[str, Any] = {}
+        if plan.prices is not None:
+            out["pricing"] = (plan.prices, chars)
+        if limit is not None:
+            numbers = [i for i in range(len(plan.labels)) if admitted is None or admitted[i]]
+            prices = plan.prices or (None,) * len(plan.labels)
+            budget = race_budget(
+                limit,
+                [prices[numbers[c]] for c in contenders],
+                chars,
+                params,
+                [self.tracker.mean_output_tokens(plan.labels[numbers[c]]) for c in contenders],
+            )
+            assert budget is not None
+
+            def gate(started: list[int], i: int) -> tuple[str, str] | None:
+                return None if budget.allows(started, i) else ("budget", budget.reason(started, i))
+
+            out["gate"] = gate
+        return out
 
     def _plan(self, model: str | None) -> _Plan:
         plan = self._plans.get(model)
@@ -261,6 +299,11 @@ class Engine:
                     else resolved.hedge.delay_ms / 1000
                 ),
                 hedge_quantile=min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load)),
+                prices=(
+                    tuple(p.prices for p in resolved.participants)
+                    if any(p.prices is not None for p in resolved.participants)
+                    else None
+                ),
             )
             self._plans[model] = self._plans[resolved.name] = plan
         return plan
@@ -465,6 +508,9 @@ async def open_engine(
     with _single_error():
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport, providers=providers)
+            from ._telemetry import instrument
+
+            instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
             if engine.uses_http():
                 # Building the client loads TLS certificates (60-300 ms): do it

@@ -63,7 +63,9 @@ import trio
 
 from ._attempt import Attempt, error_kind, failure, one_line, stopped_error
 from ._chunk import Chunk
-from ._core import Decided, RaceCore, RaceFailed, StartAttempt
+from ._config import Prices
+from ._core import Decided, Gate, RaceCore, RaceFailed, SkipAttempt, StartAttempt
+from ._cost import price_records, race_cost
 from ._errors import (
     ProviderProtocolError,
     ProviderTimeoutError,
@@ -115,10 +117,13 @@ class Race:
         participants: tuple[tuple[str, str], ...] = (),
         first_token_any: bool = False,
         hold: bool = False,
+        gate: Gate | None = None,
+        pricing: tuple[tuple[Prices | None, ...], int] | None = None,
     ) -> None:
         self.race_id = race_id
         self._nursery = nursery
-        self._core = core = RaceCore(strategy, spec, trio.current_time())
+        self._core = core = RaceCore(strategy, spec, trio.current_time(), gate=gate)
+        self._pricing = pricing  # (prices by participant number, the request's characters): cost the records
         numbers = numbers or tuple(range(len(attempts)))
         self._attempts = [Attempt(i, n, p, r) for i, (n, (p, r)) in enumerate(zip(numbers, attempts, strict=True))]
         self._virtual_model = virtual_model
@@ -262,6 +267,9 @@ class Race:
             kind = type(action)
             if kind is StartAttempt:
                 self._start(action.index, action.at)  # type: ignore[union-attr]
+            elif kind is SkipAttempt:
+                skip: SkipAttempt = action  # type: ignore[assignment]
+                self._attempts[skip.index].skipped = (skip.kind, skip.reason)
             elif kind is Decided:
                 self._pick(action)  # type: ignore[arg-type]
             elif kind is RaceFailed:
@@ -558,6 +566,7 @@ class Race:
             },
             tool_calls=w.tool_calls() if w.tool_deltas else (),
             reasoning="".join(w.reasoning),
+            cost_usd=None if self._pricing is None else race_cost(records),
         )
         self._report_finished("ok", now, records=records)
 
@@ -577,10 +586,12 @@ class Race:
         self._report_finished("abandoned", now)
 
     def _records(self) -> tuple[AttemptRecord, ...]:
-        out = [a.record() for a in self._attempts]
-        if not self._benched and len(out) == len(self._core.spec.contenders):
-            return tuple(out)
-        return tuple(sorted((*out, *self._benched), key=lambda r: r.index))
+        out: tuple[AttemptRecord, ...] = tuple(a.record() for a in self._attempts)
+        if self._benched or len(out) != len(self._core.spec.contenders):
+            out = tuple(sorted((*out, *self._benched), key=lambda r: r.index))
+        if self._pricing is not None:
+            out = price_records(out, *self._pricing)
+        return out
 
     def _report_finished(
         self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None
