@@ -204,12 +204,14 @@ class EngineLink:
             self.splitter = LineSplitter(self.splitter.limit)
             self.sessions += 1
             self.host.link_up(path)
-            with contextlib.suppress(OSError):
-                await self._pump(reader)
-            self._writer = None
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            try:
+                with contextlib.suppress(OSError):
+                    await self._pump(reader)
+            finally:  # also when the app quits (the worker is cancelled): hang up
+                self._writer = None
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
             asked = self._asked
             self.host.link_lost(path, asked)
             if not asked:

@@ -25,7 +25,7 @@ from .views import Filter, RaceView
 
 GLYPH_LEGEND = (
     ("★", "won: first token to the caller"),
-    ("●", "answered; lost, or still deciding"),
+    ("●", "answered: lost, or deciding"),
     ("✗", "failed before a first token"),
     ("⊘", "cancelled before a first token"),
     ("▸", "running, no token yet"),
@@ -33,7 +33,7 @@ GLYPH_LEGEND = (
     ("◐", "cooling down: sat the race out"),
     ("─", "waiting for a first token"),
     ("━", "the winner streaming"),
-    ("┄", "a loser kept for the grace window"),
+    ("┄", "a loser in the grace window"),
     ("Σ", "the race's total time"),
 )
 
@@ -48,10 +48,13 @@ def key_table(app: App[Any], bindings: Iterable[BindingType]) -> Text:
         doing = described.setdefault(keys, [])
         if binding.description not in doing:
             doing.append(binding.description)
-    table = Text(no_wrap=True, end="")
+    merged: dict[str, list[str]] = {}  # what they do -> every key that does it (q and ^c quit)
     for keys, doing in described.items():
-        table.append(f"{keys:>7}  ", style="bold")
-        table.append(" / ".join(doing) + "\n")
+        merged.setdefault(" / ".join(doing), []).append(keys)
+    table = Text(no_wrap=True, end="")
+    for doing_text, keys_list in merged.items():
+        table.append(f"{' '.join(keys_list):>6}  ", style="bold")
+        table.append(doing_text + "\n")
     return table
 
 
@@ -64,7 +67,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         app = self.app
-        palette = Binding(app.COMMAND_PALETTE_BINDING, "command_palette", "Commands: screenshot, theme, keys")
+        palette = Binding(app.COMMAND_PALETTE_BINDING, "command_palette", "Commands: screenshot, theme")
         legend = Text(no_wrap=True, end="")
         for glyph, meaning in GLYPH_LEGEND:
             legend.append(f"{glyph:>2}  ", style="bold")

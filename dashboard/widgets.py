@@ -139,7 +139,8 @@ class RacesPanel(Panel):
         title = f"Races · {len(visible)} shown · {m.running_count()} running"
         if m.filter.active:
             title += f" · filter {m.filter.describe()}"
-        self.border_title = title
+        if self.border_title != title:  # setting it repaints the whole panel
+            self.border_title = title
         self.draws += 1
 
 
@@ -270,7 +271,9 @@ class ProvidersPanel(VerticalScroll):
             view = m.providers[label]
             row.cells = provider_cells(view, now)
             row.spark = (tuple(view.samples), view.floor_ms, view.ceiling_ms)
-        self.border_title = f"Providers · {len(labels)}"
+        title = f"Providers · {len(labels)}"
+        if self.border_title != title:  # setting it repaints the whole panel
+            self.border_title = title
         self.draws += 1
 
 

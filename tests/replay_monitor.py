@@ -250,23 +250,26 @@ class LiveReplay(ReplayMonitor):
         await super().close(unlink=unlink)
 
     def events(self, t0: float) -> Iterator[tuple[float, dict[str, Any]]]:
-        """The endless feed from ``t0`` on: (when, message) in time order."""
+        """The endless feed from ``t0`` on: (when, message) in time order, each copy looping on its own."""
 
-        def copy(loop: int, j: int) -> Iterator[tuple[float, int, dict[str, Any]]]:
-            shift = t0 - self.t_first + loop * self.length_s + j * self.length_s / self.copies
-            first = (loop * self.copies + j) * len(self._race_number)
-            for seq, m in enumerate(self.live):
-                if j and m["type"] == "stats":
-                    continue  # one engine's statistics, not one per copy
-                out = retimed(m, shift)
-                if "race_id" in out and out["race_id"] in self._race_number:
-                    out["race_id"] = f"replay-{first + self._race_number[out['race_id']]}"
-                yield out["ts"], seq, out
+        def copy(j: int) -> Iterator[tuple[float, int, dict[str, Any]]]:
+            # Loop -1 is under way at t0 (only what comes after t0 is sent), so every
+            # copy is mid-session from the start: the full rate at once, no ramp.
+            loop = -1
+            while True:
+                shift = t0 - self.t_first + loop * self.length_s + j * self.length_s / self.copies
+                first = ((loop + 1) * self.copies + j) * len(self._race_number)
+                for m in self.live:
+                    if j and m["type"] == "stats":
+                        continue  # one engine's statistics, not one per copy
+                    out = retimed(m, shift)
+                    if "race_id" in out and out["race_id"] in self._race_number:
+                        out["race_id"] = f"replay-{first + self._race_number[out['race_id']]}"
+                    yield out["ts"], j, out
+                loop += 1
 
-        loop = 0
-        while True:
-            yield from ((ts, m) for ts, _, m in heapq.merge(*(copy(loop, j) for j in range(self.copies))))
-            loop += 1
+        merged = heapq.merge(*(copy(j) for j in range(self.copies)), key=lambda item: item[:2])
+        return ((ts, m) for ts, _, m in merged if ts >= t0)
 
     async def _produce(self) -> None:
         feed = self.events(time.time())
