@@ -199,10 +199,11 @@ class Dashboard(App[int]):
             self.model.note("✗", f"cannot connect to {path}: {why}; retrying", "bad")
 
     def link_lost(self, path: Path, asked: bool) -> None:
-        self.link_state = DISCONNECTED
         if asked:  # the user pressed r: the engine is fine, we hung up ourselves
+            self.link_state = CONNECTING
             self.model.note("↻", f"reconnecting to {path}, as asked", "muted")
             return
+        self.link_state = DISCONNECTED
         self.model.connection_lost()
         self.model.note("✗", f"lost the engine at {path}; reconnecting", "bad")
         self.notify("The engine went away; reconnecting by itself", title="Disconnected", severity="warning")

@@ -8,6 +8,7 @@ where the test says. The command line must refuse to run without a terminal
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import pty
@@ -88,3 +89,22 @@ def test_no_terminal_exits_2_with_one_line(stdin_is_a_tty: bool) -> None:
 def test_the_command_line_describes_itself() -> None:
     out = subprocess.run([sys.executable, "-m", "dashboard", "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "--socket PATH" in out.stdout
+
+
+def test_the_dashboard_imports_nothing_of_raceway_but_the_wire_format() -> None:
+    def loaded(imports: str) -> set[str]:
+        code = f"import sys, {imports}; print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+        return set(ast.literal_eval(out.stdout))
+
+    assert loaded("dashboard.app, dashboard.__main__") == loaded("raceway.wire")
+    assert not loaded("dashboard.app") & {"trio", "httpx", "cattrs", "yaml", "raceway._engine"}
+    for module in Path(__file__).parent.parent.joinpath("dashboard").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("raceway"):
+                assert node.module == "raceway" and [a.name for a in node.names] == ["wire"], module
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("raceway") for a in node.names), module
+
+
+HEAVY = ("raceway", "trio", "httpx", "cattrs", "yaml")
