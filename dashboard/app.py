@@ -113,11 +113,25 @@ class Dashboard(App[int]):
         self.too_small = Static("", id="too-small")
         self._main_screen: Any = None
 
-    # what the link knows, for the views and tests
-    target = property(lambda self: self.link.target)
-    retries = property(lambda self: self.link.retries)
-    sessions = property(lambda self: self.link.sessions)
-    inbox = property(lambda self: self.link.inbox)
+    @property
+    def target(self) -> Path | None:
+        """The socket watched (or last watched)."""
+        return self.link.target
+
+    @property
+    def retries(self) -> int:
+        """Failed connects since the last success."""
+        return self.link.retries
+
+    @property
+    def sessions(self) -> int:
+        """Successful connections so far."""
+        return self.link.sessions
+
+    @property
+    def inbox(self) -> list[bytes]:
+        """Lines read and not yet applied."""
+        return self.link.inbox
 
     # ------------------------------------------------------------ layout
 
