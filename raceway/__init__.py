@@ -52,6 +52,7 @@ if _typing.TYPE_CHECKING:
     from ._errors import RateLimitedError as RateLimitedError
     from ._errors import StrategyError as StrategyError
     from ._errors import StreamInterruptedError as StreamInterruptedError
+    from ._errors import UnsupportedRequestError as UnsupportedRequestError
     from ._events import AttemptCancelled as AttemptCancelled
     from ._events import AttemptFailed as AttemptFailed
     from ._events import AttemptFirstToken as AttemptFirstToken
@@ -159,6 +160,7 @@ _EXPORTS: dict[str, str] = {
     "StreamInterruptedError": "._errors",
     "ToolCall": "._chunk",
     "ToolCallDelta": "._chunk",
+    "UnsupportedRequestError": "._errors",
     "Usage": "._chunk",
     "VirtualModel": "._config",
     "Wait": "._strategies",

@@ -216,9 +216,10 @@ async def test_openai_error_object_in_the_stream() -> None:
     body = sse(
         {"error": {"message": f"upstream broke near {KEY}", "type": "server_error"}}, done=False
     )
-    with pytest.raises(ProviderError, match="mid-stream: upstream broke") as info:
+    with pytest.raises(ProviderHTTPError, match="server_error in the stream: upstream broke") as info:
         await collect(openai(streaming(body)))
     assert KEY not in str(info.value)
+    assert info.value.status_code == 500
 
 
 async def test_openai_connection_lost_mid_stream() -> None:
@@ -318,6 +319,7 @@ async def test_other_4xx_carries_the_upstream_message_on_one_line() -> None:
     assert (
         str(info.value)
         == "HTTP 404 from upstream.test: The model `gpt-nope` does not exist or you lack access."
+        " (POST https://upstream.test/v1/chat/completions)"
     )
 
 
@@ -475,7 +477,7 @@ async def test_anthropic_parses_text_stop_reason_and_usage() -> None:
     chunks = await collect(anthropic(streaming(ANTHROPIC_OK)))
     assert [c.text for c in chunks if c.text] == ["Bonjour", " monde"]
     last = chunks[-1]
-    assert last.finish_reason == "end_turn"
+    assert last.finish_reason == "stop"  # end_turn, in OpenAI's words
     assert last.usage == raceway.Usage(input_tokens=9, output_tokens=4)
 
 

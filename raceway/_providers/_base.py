@@ -16,12 +16,17 @@ connection, timeout); any other exception counts as a failed attempt too.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
 from attrs import field, frozen
 
 from .._chunk import Chunk
+
+if TYPE_CHECKING:
+    from . import ProviderContext
 
 
 @frozen(kw_only=True)
@@ -46,11 +51,28 @@ class Provider(abc.ABC):
     :meth:`aclose` have sensible defaults. ``name`` is the configured name.
     """
 
-    #: The config ``type`` this class serves (``openai``, ``sim``, ...).
-    type: str = ""
+    #: The config ``type`` this class serves (``openai``, ``sim``, ...), read
+    #: from :attr:`definition_class` (whose ``type`` field defaults to it).
+    type: ClassVar[str] = ""
+    #: The config model this class is built from; ``None`` for provider
+    #: objects made in code (``open_engine(config, providers={...})``).
+    definition_class: ClassVar[builtins.type[Any] | None] = None
+    #: Whether it speaks HTTP (and so needs the engine's pooled client).
+    uses_http: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        definition = cls.__dict__.get("definition_class")
+        if definition is not None:
+            cls.type = attrs.fields(definition).type.default
 
     def __init__(self, name: str) -> None:
         self.name = name
+
+    @classmethod
+    def from_definition(cls, name: str, definition: Any, context: ProviderContext) -> Provider:
+        """Build the provider configured as ``name`` from its definition."""
+        return cls(name, definition)  # type: ignore[call-arg]
 
     @abc.abstractmethod
     def stream(self, request: Request) -> AsyncIterator[Chunk]:
