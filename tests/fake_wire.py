@@ -182,7 +182,12 @@ def echo(ex: Exchange, b: Behaviour) -> str:
     """What a careless upstream quotes back: every header of the request."""
     if not b.echo_headers:
         return ""
-    return " (request headers: " + "; ".join(f"{k}: {v}" for k, v in ex.headers.items()) + ")"
+    # the ones that carry secrets first, so they are inside any cut of the text
+    order = sorted(
+        ex.headers.items(),
+        key=lambda kv: kv[0] not in ("authorization", "x-api-key") and not kv[0].startswith("x-"),
+    )
+    return " (" + "; ".join(f"{k}: {v}" for k, v in order) + ")"
 
 
 def prompt_words(body: dict[str, Any]) -> int:
