@@ -53,6 +53,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
+from fake_checks import anthropic_problem, openai_problem
+from fake_streams import anthropic_script, openai_script
 from fake_wire import (
     FAULTS,
     STATUS_FAULTS,
@@ -60,14 +62,10 @@ from fake_wire import (
     Exchange,
     Script,
     anthropic_error,
-    anthropic_problem,
-    anthropic_script,
     auth_error,
     bearer,
     fault_error,
     openai_error,
-    openai_problem,
-    openai_script,
 )
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
