@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:
     from ._chunk import Chunk as Chunk
+    from ._chunk import ThinkingBlock as ThinkingBlock
     from ._chunk import ToolCall as ToolCall
     from ._chunk import ToolCallDelta as ToolCallDelta
     from ._chunk import Usage as Usage
@@ -158,6 +159,7 @@ _EXPORTS: dict[str, str] = {
     "Strategy": "._strategies",
     "StrategyError": "._errors",
     "StreamInterruptedError": "._errors",
+    "ThinkingBlock": "._chunk",
     "ToolCall": "._chunk",
     "ToolCallDelta": "._chunk",
     "UnsupportedRequestError": "._errors",

@@ -19,10 +19,9 @@ import trio
 from fake_upstream import Exchange, FakeUpstream, serve_fake_upstream
 
 from raceway import AnthropicProvider as AnthropicDefinition
+from raceway import Chunk, ThinkingBlock, ToolCall, ToolCallDelta, UnsupportedRequestError
 from raceway import OpenAIProvider as OpenAIDefinition
 from raceway import SimProvider as SimDefinition
-from raceway import ToolCall, ToolCallDelta, UnsupportedRequestError
-from raceway._chunk import Chunk, ThinkingBlock
 from raceway._providers import (
     AnthropicProvider,
     OpenAIProvider,
@@ -535,3 +534,17 @@ async def test_python_provider_yields_tool_calls_and_reasoning() -> None:
     chunks = await collect(PythonProvider("py", agent))
     assert gather(chunks) == [ToolCall("call_py", "get_weather", '{"city": "Paris"}')]
     assert chunks[0].reasoning == "use the tool" and finish(chunks) == "tool_calls"
+
+
+def test_the_unsupported_kind_is_in_the_error_tree_and_exported() -> None:
+    import raceway
+    import raceway._errors
+
+    assert issubclass(raceway.UnsupportedRequestError, raceway.ProviderError)
+    assert raceway.UnsupportedRequestError.kind == "unsupported"
+    assert "UnsupportedRequestError" in (raceway._errors.__doc__ or "")
+    assert ThinkingBlock("redacted_thinking", data="d").as_dict() == {
+        "type": "redacted_thinking",
+        "data": "d",
+    }
+    assert raceway.ThinkingBlock is ThinkingBlock and raceway.ToolCallDelta is ToolCallDelta
