@@ -138,10 +138,10 @@ class OpenAIProvider(HTTPProvider):
             choice = obj["choices"][0]
             message = choice["message"]
             calls = message.get("tool_calls") or []
-        except (KeyError, IndexError, TypeError, AttributeError):
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderProtocolError(
                 "a JSON answer without choices[0].message", self.name
-            ) from None
+            ) from exc
         ordinals = ToolCallOrdinals()
         deltas = tuple(
             d

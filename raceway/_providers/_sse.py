@@ -58,7 +58,8 @@ class LineSplitter:
     """
 
     def __init__(self, *, max_line_bytes: int = MAX_LINE_BYTES, provider: str = "") -> None:
-        self._pending = bytearray()
+        self._pending: list[bytes] = []  # pieces of the unfinished line
+        self._pending_size = 0
         self._skip_lf = False  # the last chunk ended in \r: a \n next is its other half
         self._max = max_line_bytes
         self._provider = provider
@@ -68,33 +69,48 @@ class LineSplitter:
             self._skip_lf = False
             if data[:1] == b"\n":
                 data = data[1:]
-        if b"\n" not in data and b"\r" not in data:
-            self._pending += data
-            self._check(len(self._pending))
+        has_cr = b"\r" in data
+        if not has_cr and b"\n" not in data:
+            if data:
+                self._pending.append(data)
+                self._pending_size += len(data)
+                self._check(self._pending_size)
             return []
         if self._pending:
-            self._pending += data
-            buffer = bytes(self._pending)
-        else:
-            buffer = data
-        pieces = buffer.splitlines(keepends=True)
-        if pieces[-1].endswith(_ENDINGS):
-            tail = b""
-            self._skip_lf = pieces[-1].endswith(b"\r")
-        else:
-            tail = pieces.pop()
+            self._pending.append(data)
+            data = b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
+        if has_cr:
+            pieces = data.splitlines()
+            if data.endswith(b"\r"):
+                self._skip_lf = True
+                tail = b""
+            elif data.endswith(b"\n"):
+                tail = b""
+            else:
+                tail = pieces.pop()
+        else:  # the common case, \n only: one decode for all the complete lines
+            last = data.rfind(b"\n")
+            tail = data[last + 1 :]
+            if len(data) > self._max:
+                for piece in data[:last].split(b"\n"):
+                    self._check(len(piece))
+            if tail:
+                self._check(len(tail))
+                self._pending, self._pending_size = [tail], len(tail)
+            return data[:last].decode("utf-8", "replace").split("\n")
+        if len(data) > self._max:
+            for piece in pieces:
+                self._check(len(piece))
+        if tail:
             self._check(len(tail))
-        lines = []
-        for piece in pieces:
-            cut = 2 if piece.endswith(b"\r\n") else 1
-            self._check(len(piece) - cut)
-            lines.append(piece[:-cut].decode("utf-8", "replace"))
-        self._pending = bytearray(tail)
-        return lines
+            self._pending, self._pending_size = [tail], len(tail)
+        return [piece.decode("utf-8", "replace") for piece in pieces]
 
     def flush(self) -> list[str]:
         """The unfinished last line (a stream may end without a line ending)."""
-        rest, self._pending = bytes(self._pending), bytearray()
+        rest = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
         return [rest.decode("utf-8", "replace")] if rest else []
 
     def _check(self, size: int) -> None:
