@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import trio
-from fake_upstream import Exchange, FakeUpstream, serve_fake_upstream
+from fake_upstream import Behaviour, Exchange, FakeUpstream, serve_fake_upstream
 
 from raceway import AnthropicProvider as AnthropicDefinition
 from raceway import Chunk, ThinkingBlock, ToolCall, ToolCallDelta, UnsupportedRequestError
@@ -548,3 +548,43 @@ def test_the_unsupported_kind_is_in_the_error_tree_and_exported() -> None:
         "data": "d",
     }
     assert raceway.ThinkingBlock is ThinkingBlock and raceway.ToolCallDelta is ToolCallDelta
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_a_scripted_upstream_runs_a_tool_loop_and_paces_the_tool_call(
+    up: FakeUpstream, kind: str
+) -> None:
+    """The fake picks its answer per request: a tool call at 50 ms, then text once the result is back."""
+
+    def choose(exchange: Exchange) -> Behaviour:
+        if exchange.body["messages"][-1]["role"] == "user" and len(exchange.body["messages"]) == 1:
+            call = {"name": "get_weather", "arguments": '{"city": "Paris"}', "id": "call_loop"}
+            return Behaviour(text="", tool_calls=(call,), first_token_delay=0.05)
+        return Behaviour(text="Sunny in Paris.", first_token_delay=0.15)
+
+    up.script("agent", choose)
+    make = openai if kind == "openai" else anthropic
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = await collect(make(up, "agent"), messages, tools=[WEATHER])
+    (call,) = gather(first)
+    exchange = up.requests()[-1]
+    assert exchange.first_token_at is not None and exchange.headers_sent_at is not None
+    assert exchange.first_token_at - exchange.headers_sent_at >= 0.05
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
+    second = await collect(make(up, "agent"), messages, tools=[WEATHER])
+    assert "".join(c.text for c in second) == "Sunny in Paris." and finish(second) == "stop"
+    exchange = up.requests()[-1]
+    assert exchange.first_token_at - exchange.headers_sent_at >= 0.15  # type: ignore[operator]
