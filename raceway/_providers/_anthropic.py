@@ -206,7 +206,7 @@ class _Answer:
             return Chunk(
                 tool_calls=(
                     ToolCallDelta(
-                        state.call or 0,
+                        self.calls - 1,
                         call_id if isinstance(call_id, str) else None,
                         name if isinstance(name, str) else None,
                         arguments,

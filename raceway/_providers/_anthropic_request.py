@@ -36,7 +36,7 @@ Dropped, having no equivalent and not changing what the answer is
 (:data:`DROPPED`): ``n``, ``presence_penalty``, ``frequency_penalty``,
 ``logit_bias``, ``logprobs``, ``top_logprobs``, ``seed``, ``stream_options``,
 ``service_tier``, ``store``, ``prediction``, ``verbosity``, an OpenAI-style
-``metadata``, an image part's ``detail``; with thinking on, ``temperature``,
+``metadata``, an image part's ``detail``, a message's ``name``; with thinking on, ``temperature``,
 ``top_k`` and a ``top_p`` under 0.95 (the Messages API refuses them there).
 Other keys (``top_p``, ``top_k``, ``thinking``, ``output_config``, ...) pass
 through, so Anthropic-only parameters can be given in a reference's

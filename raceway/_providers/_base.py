@@ -3,14 +3,15 @@
 Like httpx's ``AsyncBaseTransport``, a provider is small: it turns one
 :class:`Request` into an async iterator of :class:`Chunk` objects and knows
 nothing about racing. The race driver decides what a chunk means (the first
-non-empty ``text`` is the attempt's first token) and stops a provider by
-closing its iterator (``aclose()``), under cancellation if need be, so a
-provider must release what it holds (an HTTP response, a socket) in a
-``finally`` or ``async with`` around its loop.
+non-empty ``text`` or tool-call delta is the attempt's first token) and
+stops a provider by closing its iterator (``aclose()``), under cancellation
+if need be, so a provider must release what it holds (an HTTP response, a
+socket) in a ``finally`` or ``async with`` around its loop.
 
 A provider reports failure by raising: a :class:`~raceway.ProviderError`
 subclass when it knows the kind (rate limited, HTTP status, protocol,
-connection, timeout); any other exception counts as a failed attempt too.
+connection, timeout, ``unsupported`` for a request it cannot honour, raised
+before any I/O); any other exception counts as a failed attempt too.
 """
 
 from __future__ import annotations
