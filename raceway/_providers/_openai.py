@@ -123,7 +123,7 @@ class OpenAIProvider(HTTPProvider):
                 obj = self.parse_json(event.data)
                 if not isinstance(obj, dict):
                     raise self.unexpected(event.data)
-                if "error" in obj:
+                if obj.get("error"):  # some gateways send "error": null in every chunk
                     raise self.stream_error(obj, host)
                 chunk = _chunk(obj, ordinals)
                 if chunk is not None:
