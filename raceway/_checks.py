@@ -9,7 +9,8 @@ laughs" document is a few hundred bytes that expand to gigabytes when
 :func:`check_values` walks the models: every numeric field declares its
 allowed :class:`Range` in its attrs metadata (a test checks that none is
 missing), and no string holds a NUL byte (no file system, socket or HTTP
-header takes one). :func:`first_error` turns cattrs' nested errors into one
+header takes one) except free text (:func:`free_text`: an answer, a
+description, parameters passed through as JSON). :func:`first_error` turns cattrs' nested errors into one
 path and one message, unknown keys first and with a "did you mean".
 
 Errors are ``(path, message)`` pairs or :class:`~raceway.ConfigError`; the
@@ -43,6 +44,8 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000
 #: The attrs metadata key under which a numeric field declares its range.
 RANGE = "raceway.range"
+#: The attrs metadata key of fields holding free text or pass-through data (no NUL check).
+FREE_TEXT = "raceway.free_text"
 #: Mapping-valued settings whose keys are names, not setting keys (paths read ``['name']``).
 NAMED_ENTRIES = frozenset({"providers", "virtual_models", "headers", "config"})
 
@@ -158,6 +161,11 @@ def ranged(default: Any, allowed: Range) -> Any:
     return attrs.field(default=default, metadata={RANGE: allowed})
 
 
+def free_text(default: str = "") -> Any:
+    """An attrs field of free text: any character is fine there."""
+    return attrs.field(default=default, metadata={FREE_TEXT: True})
+
+
 def check_values(obj: Any, path: str, fail: Any) -> None:
     """Walk the models from ``obj``: every declared :class:`Range` holds, no string has a NUL.
 
@@ -165,6 +173,8 @@ def check_values(obj: Any, path: str, fail: Any) -> None:
     """
     if attrs.has(type(obj)):
         for f in attrs.fields(type(obj)):
+            if f.metadata.get(FREE_TEXT):
+                continue
             value = getattr(obj, f.name)
             where = f"{path}.{f.name}"
             allowed = f.metadata.get(RANGE)

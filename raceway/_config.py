@@ -31,6 +31,7 @@ from cattrs.errors import IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._checks import (
+    FREE_TEXT,
     Range,
     SchemaError,
     check_document,
@@ -38,6 +39,7 @@ from ._checks import (
     config_error,
     env_name_problem,
     first_error,
+    free_text,
     parse_failure,
     ranged,
 )
@@ -168,7 +170,7 @@ class SimProvider:
     failure_rate: float = ranged(0.0, PROBABILITY)
     hang_rate: float = ranged(0.0, PROBABILITY)
     seed: int | None = ranged(None, ANY_NUMBER)
-    text: str = "This is a simulated answer from raceway."
+    text: str = free_text("This is a simulated answer from raceway.")
 
 
 @frozen(kw_only=True)
@@ -197,7 +199,7 @@ class ProviderRef:
     model: str = ""
     priority: int = ranged(0, ANY_NUMBER)
     weight: float = ranged(1.0, NON_NEGATIVE)
-    config: dict[str, Any] = field(factory=dict)
+    config: dict[str, Any] = field(factory=dict, metadata={FREE_TEXT: True})  # passed through as JSON
 
 
 @frozen(kw_only=True)
@@ -207,8 +209,8 @@ class VirtualModel:
     Every setting left unset (``None``) falls back to the top-level one.
     """
 
-    display_name: str = ""
-    description: str = ""
+    display_name: str = free_text()
+    description: str = free_text()
     providers: list[ProviderRef] = field(factory=list)
     strategy: str | None = None
     timeout_ms: int | None = ranged(None, POSITIVE_MS)
@@ -375,7 +377,7 @@ def _whole(value: Any, what: str = "a whole number") -> int:
     if isinstance(value, float) and not value.is_integer():
         raise SchemaError(f"must be {what}, not {value}")
     if abs(value) > MAX_WHOLE:
-        raise SchemaError(f"must be {what} of at most {MAX_WHOLE}, not {value:.3g}")
+        raise SchemaError(f"must be {what} of at most {MAX_WHOLE} (2**53)")
     return int(value)
 
 
@@ -398,7 +400,7 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SchemaError(f"must be a number, not {short_repr(value)}")
         if isinstance(value, int) and abs(value) > MAX_WHOLE:
-            raise SchemaError(f"must be a number of at most {MAX_WHOLE}, not {value:.3g}")
+            raise SchemaError(f"must be a number of at most {MAX_WHOLE} (2**53)")
         number = float(value)
         if not math.isfinite(number):
             raise SchemaError(f"must be a finite number, not {number}")
@@ -586,6 +588,8 @@ def loads_config(text: str, fmt: Literal["yaml", "toml"] = "yaml", *, source: st
         raise config_error("$", f"invalid YAML{where}: {problem}", source) from None
     except RecursionError as exc:  # both parsers recurse once per nesting level
         raise parse_failure(exc, source) from None
+    except ValueError as exc:  # a value the parser cannot build (an int of 5,000 digits)
+        raise config_error("$", f"unreadable value: {one_line(exc).partition('; use sys.')[0]}", source) from None
     if data is None:
         data = {}
     return config_from_dict(data, source=source)

@@ -33,6 +33,7 @@ from ._config import (
 )
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
+from ._exits import own_exception
 from ._providers import Provider, ProviderContext, Request, build_provider
 from ._race import Race
 from ._result import AttemptRecord, RaceResult
@@ -423,7 +424,7 @@ async def open_engine(
         config = load_config(config)
     else:
         validate(config)
-    with _single_error():
+    with own_exception():  # the caller's exception (a KeyboardInterrupt too) leaves as itself
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)

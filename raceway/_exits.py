@@ -1,0 +1,135 @@
+"""Clean exits: long-running commands stop on SIGINT/SIGTERM, and a caller's exception leaves
+raceway's nurseries as itself.
+
+Stopping a command
+------------------
+
+:func:`run_stoppable` is ``trio.run`` for a command that runs until the user
+stops it (``raceway demo``, ``bench``, ``serve``). While it runs, SIGINT and
+SIGTERM do not raise anything: they *cancel* the command, so every
+``finally`` and ``async with`` on the way out runs as for any other
+cancellation — the engine saves its statistics, the monitor removes its
+socket, hypercorn drains. Then :class:`Stopped` is raised, and the command
+line turns it into exit status 0 (SIGTERM, an orderly stop) or 130 (Ctrl-C,
+the shell's convention for SIGINT), with no traceback.
+
+The naive version — letting trio raise ``KeyboardInterrupt`` — fails twice:
+the interrupt lands at any bytecode (in the middle of a save), and each
+nursery it passes wraps it in another ``BaseExceptionGroup``, so the user
+sees a three-deep traceback and exit status 1. SIGTERM by default kills the
+process outright, saving nothing.
+
+A second signal while the first one's clean-up runs is left to Python's
+default (the receiver is closed after the first): a user who presses Ctrl-C
+twice gets a plain ``KeyboardInterrupt``, which the command line reports as
+"interrupted", 130.
+
+A caller's own exception
+------------------------
+
+:func:`own_exception` wraps the nursery of ``open_engine``: with trio's
+strict exception groups, whatever the caller's code raises inside ``async
+with open_engine(...)`` would come out wrapped in a group of one.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import trio
+
+T = TypeVar("T")
+
+#: The exit status of a command stopped by each signal (the shell's 128 + n for Ctrl-C).
+EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 0}
+STOP_SIGNALS = tuple(EXIT_STATUS)
+
+
+class Stopped(Exception):
+    """A command ended because it received ``signum`` (after cleaning up)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_status = EXIT_STATUS.get(signal.Signals(signum), 128 + signum)
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+def run_stoppable(async_fn: Callable[..., Awaitable[T]], *args: Any, **run_kwargs: Any) -> T:
+    """``trio.run(async_fn, *args, **run_kwargs)``, cancelled cleanly by SIGINT or SIGTERM.
+
+    Must be called from the main thread (signal handlers live there).
+
+    Raises:
+        Stopped: a signal stopped the run (its clean-up done).
+        KeyboardInterrupt: a second Ctrl-C during that clean-up, or one
+            before the signal handlers were in place.
+    """
+    try:
+        return trio.run(_stoppable, async_fn, args, **run_kwargs)
+    except BaseExceptionGroup as group:
+        _raise_single(group)
+        raise
+
+
+async def _stoppable(async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+    received: list[int] = []
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_watch_signals, scope, received)
+            with own_exception():
+                result = await async_fn(*args)
+            nursery.cancel_scope.cancel()
+        return result
+    raise Stopped(received[0] if received else signal.SIGINT)
+
+
+async def _watch_signals(
+    scope: trio.CancelScope, received: list[int], task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        task_status.started()
+        async for signum in signals:
+            received.append(signum)
+            scope.cancel()
+            return  # leaving the receiver restores the default handlers for a second signal
+
+
+@contextmanager
+def own_exception() -> Iterator[None]:
+    """Let an exception out of the nurseries inside this block as itself, not as a group.
+
+    raceway's tasks never raise (they report through the race or log), so a
+    group of one holds what the caller's code raised — a ``KeyboardInterrupt``,
+    the caller's own error, or the caller's own exception group — and it is
+    re-raised unwrapped. A group of several that holds a ``KeyboardInterrupt``
+    becomes that ``KeyboardInterrupt`` (the rest are its context): an
+    interrupt must reach the caller as one.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        _raise_single(group)
+        raise
+
+
+def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
+    if len(group.exceptions) == 1:
+        _reraise(group.exceptions[0])
+    interrupts, _ = group.split(KeyboardInterrupt)
+    if interrupts is not None:
+        interrupt = _first_leaf(interrupts)
+        interrupt.__context__ = group
+        _reraise(interrupt)
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    raise exc from exc.__cause__
