@@ -39,7 +39,7 @@ from ._errors import (
     RacewayError,
     StreamInterruptedError,
 )
-from ._exits import Stopped, run_stoppable
+from ._exits import SigtermInterrupts, Stopped, run_stoppable, sigterm_interrupts
 from ._result import AttemptRecord, RaceResult
 from ._text import plural
 
@@ -66,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     _log_to_stderr()
+    with sigterm_interrupts() as interrupts:
+        return _dispatch(args, interrupts)
+
+
+def _dispatch(args: argparse.Namespace, interrupts: SigtermInterrupts) -> int:
     try:
         code: int = args.func(args)
         return code
@@ -85,8 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err("interrupted")
         return exc.exit_status
     except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
+        if not interrupts.terminated:
+            _err("interrupted")
+        return interrupts.exit_status
     except BrokenPipeError:
         return EXIT_OK
 
@@ -324,13 +330,9 @@ def _demo_with_dashboard(args: argparse.Namespace) -> int:
                 command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-            with _sigterm_raises_stopped(), _terminal_restored():
+            with _terminal_restored():
                 code = subprocess.call([sys.executable, "-m", "dashboard", "--socket", str(socket_path)])
-        except KeyboardInterrupt:
-            code = 130
-        except Stopped as exc:  # SIGTERM: the dashboard was stopped, the engine is next
-            code = exc.exit_status
-        finally:
+        finally:  # a KeyboardInterrupt (Ctrl-C, or SIGTERM) goes on to main() once the engine stopped
             _stop_child(engine)
         if engine.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL):
             tail = engine_log.read_text(errors="replace").strip().splitlines()[-5:]
@@ -339,24 +341,6 @@ def _demo_with_dashboard(args: argparse.Namespace) -> int:
         return code
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _sigterm_raises_stopped() -> Iterator[None]:
-    """In plain (not trio) code waiting on children: SIGTERM raises :class:`Stopped` here."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise Stopped(signum)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -19,10 +19,17 @@ nursery it passes wraps it in another ``BaseExceptionGroup``, so the user
 sees a three-deep traceback and exit status 1. SIGTERM by default kills the
 process outright, saving nothing.
 
-A second signal while the first one's clean-up runs is left to Python's
-default (the receiver is closed after the first): a user who presses Ctrl-C
-twice gets a plain ``KeyboardInterrupt``, which the command line reports as
-"interrupted", 130.
+A second signal while the first one's clean-up runs is left to the
+handlers outside (the receiver is closed after the first): a user who
+presses Ctrl-C twice gets a plain ``KeyboardInterrupt``, which the command
+line reports as "interrupted", 130.
+
+Outside trio — before ``trio.run`` starts, after it ends, or in a command
+that only waits on child processes (the demo's dashboard) —
+:func:`sigterm_interrupts` makes SIGTERM behave as Ctrl-C does (a
+``KeyboardInterrupt``, delivered through the SIGINT handler, so inside
+``trio.run`` trio's own safe delivery applies) while remembering that it
+was SIGTERM: :func:`interrupt_status` then says 0, not 130.
 
 A caller's own exception
 ------------------------
@@ -55,6 +62,43 @@ class Stopped(Exception):
         self.signum = signum
         self.exit_status = EXIT_STATUS.get(signal.Signals(signum), 128 + signum)
         super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+class SigtermInterrupts:
+    """What :func:`sigterm_interrupts` saw: whether a SIGTERM caused the interrupt."""
+
+    def __init__(self) -> None:
+        self.terminated = False
+
+    @property
+    def exit_status(self) -> int:
+        """0 when SIGTERM stopped the command, else 130 (Ctrl-C)."""
+        return EXIT_STATUS[signal.SIGTERM if self.terminated else signal.SIGINT]
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.terminated = True
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+            raise KeyboardInterrupt  # no Python handler to go through (SIGINT ignored)
+        signal.raise_signal(signal.SIGINT)  # trio's handler, or Python's default one
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[SigtermInterrupts]:
+    """Inside this block, SIGTERM raises ``KeyboardInterrupt`` as Ctrl-C does, and is remembered.
+
+    For a whole command: :func:`run_stoppable` replaces the handler while
+    its trio loop runs and puts it back after. Off the main thread, a no-op.
+    """
+    seen = SigtermInterrupts()
+    try:
+        previous = signal.signal(signal.SIGTERM, seen._handle)
+    except ValueError:  # not the main thread
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_stoppable(async_fn: Callable[..., Awaitable[T]], *args: Any, **run_kwargs: Any) -> T:
