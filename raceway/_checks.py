@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -252,22 +253,22 @@ def first_error(exc: BaseValidationError, path: str = "$") -> tuple[str, str]:
     return where, message
 
 
-def _errors(exc: BaseException, path: str) -> list[tuple[str, str, bool]]:
+def _errors(exc: BaseException, path: str, expected: Any = None) -> list[tuple[str, str, bool]]:
     if isinstance(exc, IterableValidationError):
         noted, plain = exc.group_exceptions()
-        pairs = [(e, f"{path}[{note.index!r}]") for e, note in noted]
+        pairs = [(e, f"{path}[{note.index!r}]", note.type) for e, note in noted]
     elif isinstance(exc, ClassValidationError):
         noted_attrs, plain = exc.group_exceptions()
-        pairs = [(e, f"{path}.{note.name}") for e, note in noted_attrs]
+        pairs = [(e, f"{path}.{note.name}", note.type) for e, note in noted_attrs]
     else:
-        return [_one(exc, path)]
+        return [_one(exc, path, expected)]
     out = [item for e in plain for item in _errors(e, path)]
-    for e, where in pairs:
-        out.extend(_errors(e, where))
+    for e, where, type_ in pairs:
+        out.extend(_errors(e, where, type_))
     return out
 
 
-def _one(exc: BaseException, path: str) -> tuple[str, str, bool]:
+def _one(exc: BaseException, path: str, expected: Any) -> tuple[str, str, bool]:
     if isinstance(exc, ForbiddenExtraKeysError):
         known = [f.name for f in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         unknown = sorted(map(str, exc.extra_fields))
@@ -277,8 +278,11 @@ def _one(exc: BaseException, path: str) -> tuple[str, str, bool]:
         return path, str(exc), False
     if isinstance(exc, KeyError):
         return path, "required field is missing", False
-    if isinstance(exc, AttributeError | TypeError) and "items" in str(exc):
-        return path, "must be a mapping of settings", False
-    if isinstance(exc, TypeError) and "not iterable" in str(exc):
-        return path, "must be a list", False
+    if isinstance(exc, TypeError | AttributeError | ValueError):
+        # cattrs met a value of the wrong shape: say which shape was expected.
+        origin = typing.get_origin(expected) or expected
+        if attrs.has(origin) or origin in (dict, Mapping):
+            return path, "must be a mapping of settings", False
+        if origin in (list, tuple):
+            return path, "must be a list", False
     return path, f"invalid value ({type(exc).__name__})", False

@@ -425,9 +425,16 @@ def cmd_config_convert(args: argparse.Namespace) -> int:
     config = load_config(args.input)
     out = Path(args.output)
     fmt = _format_of(out)
-    out.write_text(dumps_config(config, fmt), encoding="utf-8")
+    _write(out, dumps_config(config, fmt))
     print(f"wrote {out} ({fmt})")
     return EXIT_OK
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _format_of(path: Path) -> Any:
@@ -450,7 +457,7 @@ def cmd_config_init(args: argparse.Namespace) -> int:
     path = Path(target)
     if path.exists():
         raise UsageError(f"{path} already exists; remove it or choose another file with -o")
-    path.write_text(text, encoding="utf-8")
+    _write(path, text)
     print(f"wrote {path}; check it with: raceway config validate {path}")
     return EXIT_OK
 

@@ -186,3 +186,10 @@ def test_a_warning_from_the_library_prints_as_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "performance file" in line]
     assert len(warnings) == 1 and warnings[0].startswith("raceway: performance file")
+
+
+def test_convert_says_what_toml_cannot_hold_and_where_it_cannot_write(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.yaml", "providers: {s: {type: sim}}\n"
+                "virtual_models: {v: {providers: [{name: s, config: {stop: null}}]}}\n")
+    assert_user_error(run("config", "convert", str(cfg), str(tmp_path / "c.toml")), 2, "cannot be written as TOML")
+    assert_user_error(run("config", "convert", str(cfg), str(tmp_path / "no" / "c.yml")), 2, "cannot write")

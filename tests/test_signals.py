@@ -154,8 +154,10 @@ def test_quitting_the_dashboard_demo_exits_0(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal test")
-def test_make_demo_then_q_exits_0_in_a_terminal() -> None:
-    """The real thing: the demo with its dashboard in a pseudo-terminal, then `q`."""
+@pytest.mark.parametrize("how", ["q", "SIGTERM"])
+def test_make_demo_then_q_exits_0_in_a_terminal(how: str) -> None:
+    """The real thing: the demo with its dashboard in a pseudo-terminal, then `q` (or a
+    SIGTERM to the demo itself): exit 0, no traceback, no "exit code" complaint."""
     import pty
     import select
 
@@ -170,7 +172,10 @@ def test_make_demo_then_q_exits_0_in_a_terminal() -> None:
             if select.select([fd], [], [], 0.1)[0]:
                 screen += os.read(fd, 65536)
         assert b"swift" in screen, screen[-500:]
-        os.write(fd, b"q")
+        if how == "q":
+            os.write(fd, b"q")
+        else:
+            os.kill(pid, signal.SIGTERM)
         status = None
         while status is None and time.monotonic() < deadline:
             if select.select([fd], [], [], 0.1)[0]:
