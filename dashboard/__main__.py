@@ -32,6 +32,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where to look for engines' sockets (default: the per-user monitor directory)",
     )
     args = parser.parse_args(argv)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Textual would draw into a pipe forever, at full speed: say so and stop.
+        print(
+            "raceway-dashboard: needs a terminal (stdin and stdout); "
+            "to watch races without one, run `raceway demo --headless`",
+            file=sys.stderr,
+        )
+        return 2
     from .app import run  # Textual loads only once the arguments are fine
 
     try:

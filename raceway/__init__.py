@@ -25,6 +25,7 @@ if _typing.TYPE_CHECKING:
     from ._config import HedgeOverride as HedgeOverride
     from ._config import MonitorConfig as MonitorConfig
     from ._config import OpenAIProvider as OpenAIProvider
+    from ._config import Prices as Prices
     from ._config import ProviderRef as ProviderRef
     from ._config import PythonProvider as PythonProvider
     from ._config import SimProvider as SimProvider
@@ -72,6 +73,7 @@ if _typing.TYPE_CHECKING:
     from ._result import AttemptRecord as AttemptRecord
     from ._result import RaceResult as RaceResult
     from ._strategies import Answer as Answer
+    from ._strategies import AttemptView as AttemptView
     from ._strategies import Completed as Completed
     from ._strategies import Contender as Contender
     from ._strategies import Decision as Decision
@@ -88,6 +90,7 @@ if _typing.TYPE_CHECKING:
     from ._strategies import Start as Start
     from ._strategies import Started as Started
     from ._strategies import Strategy as Strategy
+    from ._strategies import StrategyProtocol as StrategyProtocol
     from ._strategies import Wait as Wait
     from ._strategies import Weighted as Weighted
     from ._strategies import default_quality_score as default_quality_score
@@ -97,6 +100,7 @@ if _typing.TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "AllProvidersFailedError": "._errors",
     "Answer": "._strategies",
+    "AttemptView": "._strategies",
     "AnthropicProvider": "._config",
     "AttemptCancelled": "._events",
     "AttemptFailed": "._events",
@@ -127,6 +131,7 @@ _EXPORTS: dict[str, str] = {
     "NoSuchModelError": "._errors",
     "OpenAIProvider": "._config",
     "Pick": "._strategies",
+    "Prices": "._config",
     "Provider": "._providers",
     "ProviderConnectionError": "._errors",
     "ProviderCooldown": "._events",
@@ -155,6 +160,7 @@ _EXPORTS: dict[str, str] = {
     "Started": "._strategies",
     "StatsSnapshot": "._events",
     "Strategy": "._strategies",
+    "StrategyProtocol": "._strategies",
     "StrategyError": "._errors",
     "StreamInterruptedError": "._errors",
     "ToolCall": "._chunk",

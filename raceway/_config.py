@@ -68,6 +68,8 @@ NON_NEGATIVE = Range(low=0, what="0 or more")
 AT_LEAST_ONE = Range(low=1, what="1 or more")
 PROBABILITY = Range(low=0, high=1, what="a probability between 0 and 1")
 ANY_NUMBER = Range()
+USD = Range(low=0, what="0 or more US dollars")
+USD_PER_MTOK = Range(low=0, what="0 or more US dollars per million tokens")
 #: Extra requests per race on average (0.1: one race in ten hedges); above 1
 #: only makes sense with many providers, above 10 never.
 EXTRA_LOAD = Range(low=0, high=10, what="between 0 and 10 extra requests per race on average (0.1: one race in ten)")
@@ -129,6 +131,27 @@ class HttpConfig:
 
 
 @frozen(kw_only=True)
+class Prices:
+    """USD per million tokens (issue 15). A key left out is unknown: on a
+    reference it falls back to the provider definition's; ``raceway._cost``
+    charges unknown input/output as 0 and unknown cached input at the input price."""
+
+    input_per_mtok: float | None = ranged(None, USD_PER_MTOK)
+    output_per_mtok: float | None = ranged(None, USD_PER_MTOK)
+    cached_input_per_mtok: float | None = ranged(None, USD_PER_MTOK)
+
+    def over(self, base: Prices | None) -> Prices:
+        """These prices, each key left out taken from ``base``."""
+        if base is None:
+            return self
+        return Prices(
+            input_per_mtok=_pick(self.input_per_mtok, base.input_per_mtok),
+            output_per_mtok=_pick(self.output_per_mtok, base.output_per_mtok),
+            cached_input_per_mtok=_pick(self.cached_input_per_mtok, base.cached_input_per_mtok),
+        )
+
+
+@frozen(kw_only=True)
 class OpenAIProvider:
     """Any OpenAI-compatible chat completions endpoint (``POST {base_url}/chat/completions``)."""
 
@@ -138,6 +161,7 @@ class OpenAIProvider:
     headers: dict[str, str] = field(factory=dict)
     model: str = ""
     stream_usage: bool = True
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -151,6 +175,7 @@ class AnthropicProvider:
     model: str = ""
     anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
     max_tokens: int = ranged(DEFAULT_ANTHROPIC_MAX_TOKENS, AT_LEAST_ONE)
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -171,6 +196,7 @@ class SimProvider:
     hang_rate: float = ranged(0.0, PROBABILITY)
     seed: int | None = ranged(None, ANY_NUMBER)
     text: str = free_text("This is a simulated answer from raceway.")
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -180,9 +206,24 @@ class PythonProvider:
     type: Literal["python"] = "python"
     callable: str
     model: str = ""
+    prices: Prices | None = None
 
 
-ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider
+@frozen(kw_only=True)
+class CodeProvider:
+    """Stands in the config for a provider object built in code (``open_engine(providers=...)``).
+
+    Not a type a file can name: it exists only so that such a provider has a
+    definition like every other (its ``model`` is the object's ``model``
+    attribute, if it has one).
+    """
+
+    type: Literal["code"] = "code"
+    model: str = ""
+    prices: Prices | None = None
+
+
+ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider | CodeProvider
 PROVIDER_TYPES: dict[str, type[Any]] = {
     "openai": OpenAIProvider,
     "anthropic": AnthropicProvider,
@@ -200,6 +241,7 @@ class ProviderRef:
     priority: int = ranged(0, ANY_NUMBER)
     weight: float = ranged(1.0, NON_NEGATIVE)
     config: dict[str, Any] = field(factory=dict, metadata={FREE_TEXT: True})  # passed through as JSON
+    prices: Prices | None = None  # each key set overrides the definition's
 
 
 @frozen(kw_only=True)
@@ -219,6 +261,8 @@ class VirtualModel:
     idle_timeout_ms: int | None = ranged(None, POSITIVE_MS)
     hedge: HedgeOverride | None = field(default=None, converter=_as_override)
     quality_scorer: str | None = None
+    first_token: Literal["content", "any"] | None = None
+    max_cost_per_race_usd: float | None = ranged(None, USD)
 
 
 @frozen(kw_only=True)
@@ -232,6 +276,9 @@ class Config:
     idle_timeout_ms: int = ranged(DEFAULT_IDLE_TIMEOUT_MS, POSITIVE_MS)
     hedge: HedgeConfig = field(factory=HedgeConfig)
     quality_scorer: str | None = None
+    #: What wins an attempt its first token: ``content`` (text or a tool call) or ``any`` (reasoning too).
+    first_token: Literal["content", "any"] = "content"
+    max_cost_per_race_usd: float | None = ranged(None, USD)
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
@@ -289,6 +336,7 @@ class Config:
                     weight=ref.weight,
                     params=dict(ref.config),
                     definition=definition,
+                    prices=definition.prices if ref.prices is None else ref.prices.over(definition.prices),
                 )
             )
         return ResolvedModel(
@@ -302,7 +350,9 @@ class Config:
             idle_timeout_ms=_pick(vm.idle_timeout_ms, self.idle_timeout_ms),
             hedge=self.hedge if vm.hedge is None else vm.hedge.over(self.hedge),
             quality_scorer=vm.quality_scorer or self.quality_scorer,
+            first_token=vm.first_token or self.first_token,
             participants=tuple(participants),
+            max_cost_per_race_usd=_pick(vm.max_cost_per_race_usd, self.max_cost_per_race_usd),
         )
 
 
@@ -338,6 +388,7 @@ class Participant:
     weight: float
     params: dict[str, Any]
     definition: ProviderDef
+    prices: Prices | None = None  # the reference's over the definition's (issue 15)
 
     @property
     def label(self) -> str:
@@ -360,6 +411,8 @@ class ResolvedModel:
     hedge: HedgeConfig
     quality_scorer: str | None
     participants: tuple[Participant, ...]
+    first_token: Literal["content", "any"] = "content"
+    max_cost_per_race_usd: float | None = None
 
 
 # ------------------------------------------------------------- cattrs wiring
@@ -692,6 +745,16 @@ def default_config() -> Config:
 # ------------------------------------------------------------- validation
 
 
+def with_code_providers(config: Config, providers: Mapping[str, Any]) -> Config:
+    """``config`` with a :class:`CodeProvider` definition for each code-built provider it does not define."""
+    extra = {
+        name: CodeProvider(model=str(getattr(p, "model", "") or ""))
+        for name, p in providers.items()
+        if name not in config.providers
+    }
+    return attrs.evolve(config, providers={**config.providers, **extra}) if extra else config
+
+
 def validate(config: Config, *, source: str | None = None) -> None:
     """The checks beyond the schema. Raises :class:`ConfigError` on the first problem.
 
@@ -765,7 +828,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
 
 
 def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:
-    """Type-specific checks of one provider definition (ranges are declared on the fields)."""
+    """Type-specific checks of one provider definition (ranges, prices too, are declared on the fields)."""
     if isinstance(definition, OpenAIProvider | AnthropicProvider):
         if not definition.base_url.startswith(("http://", "https://")):
             fail(f"{path}.base_url", "must start with http:// or https://")

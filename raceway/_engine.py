@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from os import PathLike
 from pathlib import Path
@@ -25,12 +25,15 @@ from attrs import frozen
 from ._config import (
     Config,
     Participant,
+    Prices,
     ResolvedModel,
     default_config,
     import_object,
     load_config,
     validate,
+    with_code_providers,
 )
+from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
 from ._exits import own_exception
@@ -106,17 +109,26 @@ class _Plan:
     labels: tuple[str, ...]
     hedge_delay: float | None  # seconds; None: auto, per provider from the tracker
     hedge_quantile: float
+    prices: tuple[Prices | None, ...] | None  # by participant; None when none is priced
 
 
 class Engine:
     """Races providers for requests. Make one with :func:`open_engine`."""
 
-    def __init__(self, config: Config, nursery: trio.Nursery, *, http_transport: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        nursery: trio.Nursery,
+        *,
+        http_transport: Any = None,
+        providers: Mapping[str, Provider] | None = None,
+    ) -> None:
         self.config = config
         self._nursery = nursery
         self._transport = http_transport
         self._http: httpx.AsyncClient | None = None
-        self._providers: dict[str, Provider] = {}
+        # Provider objects built in code take their name's place; the others are built from config.
+        self._providers: dict[str, Provider] = dict(providers or {})
         self._context = ProviderContext(http_client=self._http_client)
         self._plans: dict[str | None, _Plan] = {}
         self._listeners: list[Callable[[Any], None]] = []
@@ -143,16 +155,23 @@ class Engine:
                 (``RaceTimeoutError`` when the deadline passed first).
             StreamInterruptedError: while iterating, when the winner broke off.
         """
-        return _RaceContext(self, self._plan(model), messages, params)
+        return _RaceContext(self, self._plan(model), messages, params, hold=False)
 
     async def complete(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> RaceResult:
-        """Race for ``messages`` and return the whole winning answer (see :meth:`stream`)."""
-        async with self.stream(messages, model, **params) as race:
+        """Race for ``messages`` and return the whole winning answer (see :meth:`stream`).
+
+        Nothing reaches the caller before the end, so a winner that breaks
+        mid-answer is replaced while another provider can still answer
+        (``StreamInterruptedError`` only when none can).
+        """
+        async with _RaceContext(self, self._plan(model), messages, params, hold=True) as race:
             async for _ in race:
                 pass
         return race.result
 
-    def _new_race(self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery) -> Race:
+    def _new_race(
+        self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
+    ) -> Race:
         resolved = plan.model
         tracker = self.tracker
         contenders: list[Contender] = []
@@ -190,6 +209,7 @@ class Engine:
             grace=resolved.grace_period_ms / 1000,
             budget=plan.budget,
             scorer=plan.scorer,
+            wants_json=_wants_json(params),
         )
         try:
             strategy = plan.factory(spec)
@@ -212,12 +232,54 @@ class Engine:
             benched=tuple(benched),
             numbers=tuple(i for i in range(len(plan.labels)) if admitted is None or admitted[i]) if benched else (),
             participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
+            first_token_any=resolved.first_token == "any",
+            hold=hold,
+            **self._cost_controls(plan, messages, params, [c.index for c in contenders], admitted),
         )
+
+    def _cost_controls(
+        self,
+        plan: _Plan,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        contenders: list[int],
+        admitted: list[bool] | None,
+    ) -> dict[str, Any]:
+        """What a race needs to cost its attempts and keep ``max_cost_per_race_usd`` (nothing, unpriced)."""
+        limit = plan.model.max_cost_per_race_usd
+        if plan.prices is None and limit is None:
+            return {}
+        chars = input_chars(messages)
+        out: dict[str, Any] = {}
+        if plan.prices is not None:
+            out["pricing"] = (plan.prices, chars)
+        if limit is not None:
+            numbers = [i for i in range(len(plan.labels)) if admitted is None or admitted[i]]
+            prices = plan.prices or (None,) * len(plan.labels)
+            budget = race_budget(
+                limit,
+                [prices[numbers[c]] for c in contenders],
+                chars,
+                params,
+                [self.tracker.mean_output_tokens(plan.labels[numbers[c]]) for c in contenders],
+            )
+            assert budget is not None
+
+            def gate(started: list[int], i: int) -> tuple[str, str] | None:
+                return None if budget.allows(started, i) else ("budget", budget.reason(started, i))
+
+            out["gate"] = gate
+        return out
 
     def _plan(self, model: str | None) -> _Plan:
         plan = self._plans.get(model)
         if plan is None:
             resolved = self.config.resolve(model)
+            # One plan (and one hedge budget) per virtual model, however the caller names it.
+            plan = self._plans.get(resolved.name)
+            if plan is not None:
+                self._plans[model] = plan
+                return plan
             lo, hi = AUTO_HEDGE_QUANTILE_RANGE
             name = resolved.strategy
             factory: StrategyFactory = BUILTIN[name] if name in BUILTIN else import_object(name)
@@ -238,8 +300,13 @@ class Engine:
                     else resolved.hedge.delay_ms / 1000
                 ),
                 hedge_quantile=min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load)),
+                prices=(
+                    tuple(p.prices for p in resolved.participants)
+                    if any(p.prices is not None for p in resolved.participants)
+                    else None
+                ),
             )
-            self._plans[model] = plan
+            self._plans[model] = self._plans[resolved.name] = plan
         return plan
 
     def _provider(self, p: Participant) -> Provider:
@@ -369,10 +436,13 @@ class _RaceContext:
     A class rather than ``@asynccontextmanager``: this is on every race's path.
     """
 
-    __slots__ = ("_engine", "_messages", "_nursery", "_nursery_manager", "_params", "_plan", "_race")
+    __slots__ = ("_engine", "_hold", "_messages", "_nursery", "_nursery_manager", "_params", "_plan", "_race")
 
-    def __init__(self, engine: Engine, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any]) -> None:
+    def __init__(
+        self, engine: Engine, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], *, hold: bool
+    ) -> None:
         self._engine = engine
+        self._hold = hold
         self._plan = plan
         self._messages = messages
         self._params = params
@@ -384,7 +454,7 @@ class _RaceContext:
         self._nursery_manager = manager = trio.open_nursery()
         self._nursery = nursery = await manager.__aenter__()
         try:
-            self._race = self._engine._new_race(self._plan, self._messages, self._params, nursery)
+            self._race = self._engine._new_race(self._plan, self._messages, self._params, nursery, self._hold)
         except BaseException as exc:
             await self._exit(type(exc), exc, exc.__traceback__)
             raise
@@ -407,13 +477,24 @@ class _RaceContext:
 
 @asynccontextmanager
 async def open_engine(
-    config: Config | str | PathLike[str] | None = None, *, http_transport: Any = None
+    config: Config | str | PathLike[str] | None = None,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    http_transport: Any = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine for ``config`` (a :class:`Config`, a file path, or ``None`` for the default).
 
     Trio only. Everything the engine starts lives inside this context and is
-    cancelled and closed when it exits. ``http_transport`` replaces the HTTP
-    client's transport (``httpx.MockTransport`` in tests).
+    cancelled and closed when it exits.
+
+    Args:
+        providers: :class:`~raceway.Provider` objects built in code, by name,
+            racing beside the configured ones (as httpx takes a transport
+            object). Virtual models reference them by that name; a name the
+            config also defines is replaced by the object; with no virtual
+            models they race with every configured provider.
+        http_transport: replaces the HTTP client's transport
+            (``httpx.MockTransport`` in tests).
 
     Raises:
         ConfigError: the configuration is invalid.
@@ -422,11 +503,15 @@ async def open_engine(
         config = default_config()
     elif not isinstance(config, Config):
         config = load_config(config)
-    else:
-        validate(config)
+    if providers:
+        config = with_code_providers(config, providers)
+    validate(config)
     with own_exception():  # the caller's exception (a KeyboardInterrupt too) leaves as itself
         async with trio.open_nursery() as nursery:
-            engine = Engine(config, nursery, http_transport=http_transport)
+            engine = Engine(config, nursery, http_transport=http_transport, providers=providers)
+            from ._telemetry import instrument
+
+            instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
             if engine.uses_http():
                 # Building the client loads TLS certificates (60-300 ms): do it
@@ -438,6 +523,12 @@ async def open_engine(
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):
                     await engine._aclose()
+
+
+def _wants_json(params: dict[str, Any]) -> bool:
+    """Whether the call asked for JSON output (``response_format`` json_object or json_schema)."""
+    fmt = params.get("response_format")
+    return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
 
 
 @contextmanager

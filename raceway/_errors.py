@@ -26,6 +26,8 @@ every attempt's ``ProviderError``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RacewayError(Exception):
     """Base of every error raceway raises on purpose."""
@@ -90,6 +92,8 @@ class StreamInterruptedError(RacewayError):
 
     def __init__(self, message: str, partial_text: str, provider: str = "", model: str = "") -> None:
         self.partial_text = partial_text
+        #: The tool calls the winner had streamed (arguments possibly cut off).
+        self.partial_tool_calls: tuple[Any, ...] = ()
         self.provider = provider
         self.model = model
         super().__init__(message)
@@ -101,7 +105,10 @@ class StrategyError(RacewayError):
     A bug in the strategy (starting an attempt twice, picking one that has
     not succeeded, answering something that is not a decision), never a
     provider's failure: the race fails with it and no provider is blamed.
+    ``rule`` names the broken rule (``raceway.testing.RULES`` lists them).
     """
+
+    rule: str = "raise"
 
 
 class ProviderError(RacewayError):

@@ -43,6 +43,7 @@ Format (JSON, schema version 1)::
          "provider": ..., "model": ...,
          "races", "wins", "losses", "cancellations", "answered",
          "output_chars", "input_tokens", "output_tokens": <counts>,
+         "cost_nusd", "wasted_nusd": <cost and losers' cost, nano-USD>,
          "failures": {"<kind>": <count>},
          "ttft_ms": [recent...], "latency_ms": [recent...],
          "ttft_mean_ms", "latency_mean_ms": <decaying means or null>,
@@ -368,6 +369,8 @@ def stats_table(stats: dict[str, ProviderStats], now: float | None = None) -> st
         if s.failures:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.failures.items()))
             lines.append(f"{'':30}   failures: {kinds}")
+        if s.cost_usd:
+            lines.append(f"{'':30}   cost: ${s.cost_usd:.6f}, wasted by losing: ${s.wasted_cost_usd:.6f}")
     return "\n".join(lines)
 
 
