@@ -9,9 +9,11 @@ stops it (``raceway demo``, ``bench``, ``serve``). While it runs, SIGINT and
 SIGTERM do not raise anything: they *cancel* the command, so every
 ``finally`` and ``async with`` on the way out runs as for any other
 cancellation — the engine saves its statistics, the monitor removes its
-socket, hypercorn drains. Then :class:`Stopped` is raised, and the command
-line turns it into exit status 0 (SIGTERM, an orderly stop) or 130 (Ctrl-C,
-the shell's convention for SIGINT), with no traceback.
+socket. Then :class:`Stopped` is raised, and the command line turns it into
+exit status 0 (SIGTERM, an orderly stop) or 130 (Ctrl-C, the shell's
+convention for SIGINT), with no traceback. A server that should drain first
+waits on :func:`stop_requested` (hypercorn's ``shutdown_trigger``) and runs
+with ``grace_s``: the cancellation comes that much later.
 
 The naive version — letting trio raise ``KeyboardInterrupt`` — fails twice:
 the interrupt lands at any bytecode (in the middle of a save), and each
@@ -101,44 +103,67 @@ def sigterm_interrupts() -> Iterator[SigtermInterrupts]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_stoppable(async_fn: Callable[..., Awaitable[T]], *args: Any, **run_kwargs: Any) -> T:
-    """``trio.run(async_fn, *args, **run_kwargs)``, cancelled cleanly by SIGINT or SIGTERM.
+def run_stoppable(
+    async_fn: Callable[..., Awaitable[T]], *args: Any, grace_s: float = 0.0, **run_kwargs: Any
+) -> T:
+    """``trio.run(async_fn, *args, **run_kwargs)``, stopped cleanly by SIGINT or SIGTERM.
 
-    Must be called from the main thread (signal handlers live there).
+    On the first signal, :func:`stop_requested` returns (a server stops
+    accepting and drains: hypercorn's ``shutdown_trigger``); ``grace_s``
+    seconds later — at once by default — ``async_fn`` is cancelled. Must be
+    called from the main thread (signal handlers live there).
 
     Raises:
-        Stopped: a signal stopped the run (its clean-up done).
+        Stopped: a signal stopped the run (its clean-up done), whether
+            ``async_fn`` then returned or was cancelled.
         KeyboardInterrupt: a second Ctrl-C during that clean-up, or one
             before the signal handlers were in place.
     """
     try:
-        return trio.run(_stoppable, async_fn, args, **run_kwargs)
+        return trio.run(_stoppable, async_fn, args, grace_s, **run_kwargs)
     except BaseExceptionGroup as group:
         _raise_single(group)
         raise
 
 
-async def _stoppable(async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
+async def stop_requested() -> None:
+    """Return once SIGINT or SIGTERM asked the :func:`run_stoppable` run around us to stop."""
+    await _STOP.get().wait()
+
+
+#: The current run_stoppable run's "a signal came" event.
+_STOP: trio.lowlevel.RunVar[trio.Event] = trio.lowlevel.RunVar("raceway_stop")
+
+
+async def _stoppable(async_fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], grace_s: float) -> T:
     received: list[int] = []
+    _STOP.set(trio.Event())
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
-            await nursery.start(_watch_signals, scope, received)
+            await nursery.start(_watch_signals, scope, received, grace_s)
             with own_exception():
                 result = await async_fn(*args)
             nursery.cancel_scope.cancel()
-        return result
-    raise Stopped(received[0] if received else signal.SIGINT)
+    if received:
+        raise Stopped(received[0])
+    return result
 
 
 async def _watch_signals(
-    scope: trio.CancelScope, received: list[int], task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    scope: trio.CancelScope,
+    received: list[int],
+    grace_s: float,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         task_status.started()
         async for signum in signals:
             received.append(signum)
-            scope.cancel()
-            return  # leaving the receiver restores the default handlers for a second signal
+            break
+    # Out of the receiver: the handlers outside take a second signal.
+    _STOP.get().set()
+    await trio.sleep(grace_s)
+    scope.cancel()
 
 
 @contextmanager

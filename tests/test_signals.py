@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import pytest
 import trio
+import trio.testing
 
 import raceway
 from raceway import _cli
@@ -263,3 +264,34 @@ def test_run_stoppable_returns_the_result_or_raises_stopped() -> None:
 
     with pytest.raises(ValueError, match="mine"):
         run_stoppable(fails)
+
+
+def test_a_server_drains_within_the_grace_then_is_cancelled() -> None:
+    """``stop_requested`` is a server's shutdown trigger; ``grace_s`` bounds the drain."""
+    from raceway._exits import stop_requested
+
+    events: list[tuple[str, float]] = []
+
+    async def drains_in_time() -> None:
+        signal.raise_signal(signal.SIGTERM)
+        await stop_requested()
+        events.append(("asked", trio.current_time()))
+        await trio.sleep(1.0)  # finishing the requests in flight
+        events.append(("drained", trio.current_time()))
+
+    with pytest.raises(Stopped) as info:
+        run_stoppable(drains_in_time, grace_s=5.0, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert info.value.exit_status == 0
+    assert events == [("asked", 0.0), ("drained", 1.0)]
+
+    async def never_drains() -> None:
+        signal.raise_signal(signal.SIGINT)
+        try:
+            await trio.sleep_forever()
+        finally:
+            events.append(("cancelled", trio.current_time()))
+
+    events.clear()
+    with pytest.raises(Stopped) as info:
+        run_stoppable(never_drains, grace_s=5.0, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert info.value.exit_status == 130 and events == [("cancelled", 5.0)]
