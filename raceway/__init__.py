@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:
     from ._chunk import Chunk as Chunk
+    from ._chunk import ThinkingBlock as ThinkingBlock
     from ._chunk import ToolCall as ToolCall
     from ._chunk import ToolCallDelta as ToolCallDelta
     from ._chunk import Usage as Usage
@@ -53,6 +54,7 @@ if _typing.TYPE_CHECKING:
     from ._errors import RateLimitedError as RateLimitedError
     from ._errors import StrategyError as StrategyError
     from ._errors import StreamInterruptedError as StreamInterruptedError
+    from ._errors import UnsupportedRequestError as UnsupportedRequestError
     from ._events import AttemptCancelled as AttemptCancelled
     from ._events import AttemptFailed as AttemptFailed
     from ._events import AttemptFirstToken as AttemptFirstToken
@@ -163,8 +165,10 @@ _EXPORTS: dict[str, str] = {
     "StrategyProtocol": "._strategies",
     "StrategyError": "._errors",
     "StreamInterruptedError": "._errors",
+    "ThinkingBlock": "._chunk",
     "ToolCall": "._chunk",
     "ToolCallDelta": "._chunk",
+    "UnsupportedRequestError": "._errors",
     "Usage": "._chunk",
     "VirtualModel": "._config",
     "Wait": "._strategies",

@@ -14,7 +14,7 @@ from collections import deque
 import trio
 from attrs import define, field
 
-from ._chunk import Chunk, ToolCall, ToolCallDelta, Usage
+from ._chunk import Chunk, ThinkingBlock, ToolCall, ToolCallDelta, Usage
 from ._errors import AllProvidersFailedError, ProviderError, ProviderTimeoutError, RaceTimeoutError
 from ._providers import Provider, Request
 from ._result import AttemptRecord, AttemptStatus
@@ -39,6 +39,7 @@ class Attempt:
     parts: list[str] = field(factory=list)
     reasoning: list[str] = field(factory=list)
     tool_deltas: list[ToolCallDelta] = field(factory=list)
+    thinking: list[ThinkingBlock] = field(factory=list)
     # Chunks not yet handed to the caller: all of them before the decision,
     # and a loser's while it may still replace a broken winner.
     buffer: deque[Chunk | str] = field(factory=deque)

@@ -37,7 +37,8 @@ from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
 from ._exits import own_exception
-from ._providers import Provider, ProviderContext, Request, build_provider
+from ._messages import check_messages
+from ._providers import Provider, ProviderContext, Request, build_provider, provider_class
 from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
@@ -150,11 +151,15 @@ class Engine:
         context: leaving it cancels whatever still runs.
 
         Raises:
+            TypeError, ValueError: at once, for ``messages`` that are not a
+                list of role/content mappings (the caller's mistake: no
+                provider is called, none is blamed).
             NoSuchModelError: at once, for an unknown virtual model.
             AllProvidersFailedError: while iterating, when no attempt succeeded
                 (``RaceTimeoutError`` when the deadline passed first).
             StreamInterruptedError: while iterating, when the winner broke off.
         """
+        check_messages(messages)
         return _RaceContext(self, self._plan(model), messages, params, hold=False)
 
     async def complete(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> RaceResult:
@@ -164,6 +169,7 @@ class Engine:
         mid-answer is replaced while another provider can still answer
         (``StreamInterruptedError`` only when none can).
         """
+        check_messages(messages)
         async with _RaceContext(self, self._plan(model), messages, params, hold=True) as race:
             async for _ in race:
                 pass
@@ -319,7 +325,7 @@ class Engine:
         """Whether any provider the virtual models race speaks HTTP."""
         models: list[str | None] = [*self.config.virtual_models] or [None]
         return any(
-            p.definition.type in ("openai", "anthropic")
+            p.name not in self._providers and provider_class(p.definition).uses_http
             for m in models
             for p in self.config.resolve(m).participants
         )

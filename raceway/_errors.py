@@ -14,6 +14,7 @@
         ├── ProviderConnectionError connect refused/reset, DNS, TLS
         ├── ProviderTimeoutError    no first token / no chunk in time
         ├── ProviderProtocolError   malformed or truncated stream
+        ├── UnsupportedRequestError the provider cannot honour a parameter (nothing was sent)
         └── ProviderHTTPError       the upstream answered with an HTTP error status
             ├── AuthenticationError 401 / 403
             └── RateLimitedError    429, with retry_after
@@ -151,6 +152,25 @@ class ProviderProtocolError(ProviderError):
     """The upstream's stream was malformed or ended without its end marker."""
 
     kind = "protocol"
+
+
+class UnsupportedRequestError(ProviderError):
+    """The request asks for something this provider cannot do; nothing was sent.
+
+    Raised before any I/O, so the attempt costs nothing: ``json_object``
+    output on ``anthropic`` (the Messages API needs a schema), a forced tool
+    call on a ``sim`` provider, a content part the wire format has no block
+    for. ``parameter`` names what could not be honoured
+    (``response_format``, ``messages[2].content[1]``, ...). It is not a
+    caller mistake (another provider of the race may well honour it) and not
+    an upstream failure.
+    """
+
+    kind = "unsupported"
+
+    def __init__(self, parameter: str, reason: str, provider: str = "") -> None:
+        self.parameter = parameter
+        super().__init__(f"unsupported {parameter}: {reason}", provider)
 
 
 class ProviderHTTPError(ProviderError):

@@ -446,6 +446,8 @@ class Race:
         if chunk.reasoning:
             a.reasoning.append(chunk.reasoning)
             answered = answered or self._first_token_any
+        if chunk.thinking_blocks:
+            a.thinking.extend(chunk.thinking_blocks)
         return answered
 
     def _first_token(self, a: Attempt) -> None:
@@ -566,6 +568,7 @@ class Race:
             },
             tool_calls=w.tool_calls() if w.tool_deltas else (),
             reasoning="".join(w.reasoning),
+            thinking_blocks=tuple(w.thinking),
             cost_usd=None if self._pricing is None else race_cost(records),
         )
         self._report_finished("ok", now, records=records)

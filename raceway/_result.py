@@ -6,7 +6,7 @@ from typing import Any, Literal, TypeAlias
 
 from attrs import field, frozen
 
-from ._chunk import ToolCall, Usage
+from ._chunk import ThinkingBlock, ToolCall, Usage
 
 AttemptStatus: TypeAlias = Literal["won", "lost", "failed", "cancelled", "not_started"]
 
@@ -77,6 +77,8 @@ class RaceResult:
     metadata: dict[str, Any] = field(factory=dict)
     tool_calls: tuple[ToolCall, ...] = ()
     reasoning: str = ""
+    #: Anthropic's signed thinking, to send back on the next assistant turn (see ``ThinkingBlock``).
+    thinking_blocks: tuple[ThinkingBlock, ...] = ()
     cost_usd: float | None = None
 
     @property
