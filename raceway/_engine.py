@@ -36,6 +36,7 @@ from ._config import (
 from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
+from ._exits import own_exception
 from ._messages import check_messages
 from ._providers import Provider, ProviderContext, Request, build_provider, provider_class
 from ._race import Race
@@ -556,7 +557,7 @@ async def open_engine(
     if providers:
         config = with_code_providers(config, providers)
     validate(config)
-    with _single_error():
+    with own_exception():  # the caller's exception (a KeyboardInterrupt too) leaves as itself
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport, providers=providers)
             from ._telemetry import instrument
