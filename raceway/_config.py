@@ -28,6 +28,7 @@ from cattrs.errors import IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._errors import ConfigError, NoSuchModelError
+from ._fleet_config import RedisConfig, check_redis, redact_url
 from ._presets import PRESETS
 
 BUILTIN_STRATEGIES = ("first_wins", "weighted", "quality", "hedged")
@@ -208,6 +209,7 @@ class Config:
     virtual_models: dict[str, VirtualModel] = field(factory=dict)
     default_virtual_model: str = ""
     performance_file: str = ""
+    redis: RedisConfig | None = None  # shared state across a fleet (_fleet_config.py)
 
     def provider(self, name: str) -> ProviderDef:
         """The definition of provider ``name``: the user's own, else a preset."""
@@ -578,6 +580,8 @@ def redacted(config: Config) -> dict[str, Any]:
     for body in data.get("providers", {}).values():
         if "headers" in body:
             body["headers"] = {k: "***" for k in body["headers"]}
+    if config.redis is not None:
+        data["redis"]["url"] = redact_url(config.redis.url)
     return data
 
 
@@ -642,6 +646,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
     check_settings(config, "$")
     if config.monitor.socket.strip() == "":
         fail("$.monitor.socket", "must be a path, 'auto' or 'off'")
+    check_redis(config.redis, fail)
 
     for pname, definition in config.providers.items():
         check_provider(definition, f"$.providers[{pname!r}]", fail)

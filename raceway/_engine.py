@@ -37,6 +37,7 @@ from ._providers import Provider, ProviderContext, Request, build_provider
 from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
+from ._shared import keep_shared
 from ._strategies import (
     BUILTIN,
     Contender,
@@ -427,6 +428,8 @@ async def open_engine(
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
+            if config.redis is not None:  # shared state across a fleet (issue 16, _shared.py)
+                await nursery.start(keep_shared, engine, config.redis)
             if engine.uses_http():
                 # Building the client loads TLS certificates (60-300 ms): do it
                 # now, off the event loop, not inside the first race.
