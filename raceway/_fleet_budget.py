@@ -95,9 +95,12 @@ class FleetHedgeBudget(HedgeBudget):
         if self._pending is None:
             target = min(MAX_ALLOTMENT, max(1, math.ceil(self.demand * WANT_HEADROOM)))
             self.demand = 0
+            if not self.fleet:
+                # Joining the fleet: its bucket holds the one reserve; what this engine
+                # held alone (its own reserve, local deposits) was never the fleet's.
+                self.balance = 0.0
             held = math.floor(self.balance)
-            # Joining the fleet, the engine's own reserve goes into the bucket (one reserve per fleet).
-            surplus = held if not self.fleet else max(0, held - target)
+            surplus = max(0, held - target)
             self.balance -= surplus
             deposit = self.deposits + surplus
             self.deposits = 0.0

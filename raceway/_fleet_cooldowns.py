@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from ._events import ProviderCooldown
 from ._tracker import Tracker
 
@@ -92,6 +94,7 @@ class SharedCooldowns:
         self.wake: Callable[[], None] = lambda: None
         self.imposed = 0  # cooldowns taken from the fleet (for tests and the benchmark)
         self.last_imposed_at: float | None = None  # time.monotonic() of the latest
+        self._changed = trio.Event()
 
     def noted(self, news: Iterable[Any]) -> None:
         """The tracker opened breakers (on the race path): push them at once."""
@@ -106,6 +109,10 @@ class SharedCooldowns:
                 pushed = True
         if pushed:
             self.wake()
+
+    async def changed(self) -> None:
+        """Wait until a cooldown from the fleet is imposed here (tests, benchmarks)."""
+        await self._changed.wait()
 
     @property
     def has_news(self) -> bool:
@@ -160,6 +167,8 @@ class SharedCooldowns:
         if impose(self.tracker, label, until, reason):
             self.imposed += 1
             self.last_imposed_at = time.monotonic()
+            self._changed.set()
+            self._changed = trio.Event()
             self._emit(
                 ProviderCooldown(
                     ts=now, race_id="", provider=provider, model=model, until=until,

@@ -47,6 +47,7 @@ task ends.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import secrets
@@ -83,6 +84,20 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 
 _FLEETS: weakref.WeakKeyDictionary[Any, Fleet] = weakref.WeakKeyDictionary()
+
+#: True in the shared loop's tasks (and the client's tasks they start).
+_IN_FLEET: contextvars.ContextVar[bool] = contextvars.ContextVar("raceway_fleet", default=False)
+
+
+class _QuietClient(logging.Filter):
+    """Drops coredis's own records from raceway's fleet tasks: a traceback per failed
+    connection attempt, every back-off, would bury the one warning raceway logs itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _IN_FLEET.get()
+
+
+_QUIET = _QuietClient()
 
 
 def fleet_of(engine: Engine) -> Fleet | None:
@@ -134,7 +149,12 @@ class Fleet:
         self.cooldowns = SharedCooldowns(engine.tracker, labels, self._emit, self.engine_id)
         self.cooldowns.wake = self._poke
         self.events = SharedEvents(engine, config.events_maxlen) if config.events else None
+        # One budget per virtual model, made now so the first round (before open_engine
+        # returns) joins them to the fleet's buckets: no race hedges on a local reserve.
         self.budgets: dict[str, FleetHedgeBudget] = {}
+        for m in models:
+            resolved = engine.config.resolve(m)
+            self.budgets.setdefault(resolved.name, FleetHedgeBudget(max_extra_load=resolved.hedge.max_extra_load))
         self.link: Link | None = None
         self.up = False  # the latest round succeeded
         self.rounds = 0  # successful rounds
@@ -144,6 +164,7 @@ class Fleet:
         self._retry_at = 0.0
         self._wake = trio.Event()
         self._synced = trio.Event()
+        self._round_over = trio.Event()
         self._first = trio.Event()  # the first round is over, well or not
         self._undo: list[Callable[[], None]] = []
 
@@ -223,6 +244,10 @@ class Fleet:
             self.uninstall()
 
     async def _worker(self, closing: trio.Event) -> None:
+        _IN_FLEET.set(True)
+        client_log = logging.getLogger("coredis")
+        if _QUIET not in client_log.filters:
+            client_log.addFilter(_QUIET)
         with trio.CancelScope(shield=True) as guard:
             try:
                 async with self._client() as client, self._client() as watch_client:
@@ -275,6 +300,13 @@ class Fleet:
         if self._failures and not final and trio.current_time() < self._retry_at:
             return
         try:
+            await self._round_parts(link)
+        finally:
+            self._round_over.set()
+            self._round_over = trio.Event()
+
+    async def _round_parts(self, link: Link) -> None:
+        try:
             await self.cooldowns.sync(link)
             await self.statistics.sync(link)
             for name, budget in list(self.budgets.items()):
@@ -313,6 +345,10 @@ class Fleet:
             log.warning("raceway: Redis at %s is back; shared what was learned meanwhile", redact_url(self.config.url))
         self._synced.set()
         self._synced = trio.Event()
+
+    async def next_round(self) -> None:
+        """Wait for the next round to end, well or not (tests)."""
+        await self._round_over.wait()
 
     async def synced(self) -> None:
         """Wait for the next successful round (tests, benchmarks)."""
