@@ -94,6 +94,7 @@ class SharedCooldowns:
         self.wake: Callable[[], None] = lambda: None
         self.imposed = 0  # cooldowns taken from the fleet (for tests and the benchmark)
         self.last_imposed_at: float | None = None  # time.monotonic() of the latest
+        self.last_imposed_wall = 0.0  # time.time() of the latest (comparable across processes)
         self._changed = trio.Event()
 
     def noted(self, news: Iterable[Any]) -> None:
@@ -167,6 +168,7 @@ class SharedCooldowns:
         if impose(self.tracker, label, until, reason):
             self.imposed += 1
             self.last_imposed_at = time.monotonic()
+            self.last_imposed_wall = time.time()
             self._changed.set()
             self._changed = trio.Event()
             self._emit(

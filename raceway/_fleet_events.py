@@ -74,9 +74,9 @@ class SharedEvents:
             self._dropped += 1
         buffer.append(event)
 
-    async def sync(self, link: Link) -> None:
+    async def sync(self, link: Link, *, final: bool = False) -> None:
         now = time.time()
-        if now >= self._next_stats:
+        if now >= self._next_stats or final:  # the last round says where the engine ended
             self._next_stats = now + STATS_INTERVAL_S
             from ._monitor import stats_to_wire
 

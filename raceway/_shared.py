@@ -11,6 +11,7 @@ benches a provider:
 2. statistics: this engine's observations since the last round go out as one
    delta, the fleet's totals come back (``_fleet_stats.py``);
 3. hedge budgets: deposits go out, grants come back (``_fleet_budget.py``);
+   rate-cap leases are renewed (``_fleet_caps.py``);
 4. with ``events: true``, buffered events and a ``stats`` line are appended to
    ``{prefix}:events`` (``_fleet_events.py``).
 
@@ -60,6 +61,7 @@ import attrs
 import trio
 
 from ._fleet_budget import FleetHedgeBudget
+from ._fleet_caps import FleetCaps
 from ._fleet_config import RedisConfig, redact_url
 from ._fleet_cooldowns import SharedCooldowns
 from ._fleet_events import SharedEvents
@@ -149,6 +151,9 @@ class Fleet:
         self.cooldowns = SharedCooldowns(engine.tracker, labels, self._emit, self.engine_id)
         self.cooldowns.wake = self._poke
         self.events = SharedEvents(engine, config.events_maxlen) if config.events else None
+        # rpm / max_in_flight across the fleet: the engine's rate caps ask caps.try_start() and
+        # call caps.finished() (_fleet_caps.py); renewed each round.
+        self.caps = FleetCaps()
         # One budget per virtual model, made now so the first round (before open_engine
         # returns) joins them to the fleet's buckets: no race hedges on a local reserve.
         self.budgets: dict[str, FleetHedgeBudget] = {}
@@ -300,19 +305,20 @@ class Fleet:
         if self._failures and not final and trio.current_time() < self._retry_at:
             return
         try:
-            await self._round_parts(link)
+            await self._round_parts(link, final)
         finally:
             self._round_over.set()
             self._round_over = trio.Event()
 
-    async def _round_parts(self, link: Link) -> None:
+    async def _round_parts(self, link: Link, final: bool) -> None:
         try:
             await self.cooldowns.sync(link)
             await self.statistics.sync(link)
             for name, budget in list(self.budgets.items()):
                 await budget.sync(link, name)
+            await self.caps.sync(link)
             if self.events is not None:
-                await self.events.sync(link)
+                await self.events.sync(link, final=final)
         except Exception as exc:
             self._down(exc)
         else:
@@ -325,6 +331,7 @@ class Fleet:
         self._retry_at = trio.current_time() + min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
         for budget in self.budgets.values():
             budget.alone()
+        self.caps.alone()
         if not self._outage:
             self._outage = True
             if isinstance(exc, trio.TooSlowError):
