@@ -18,8 +18,9 @@ races with one bucket in Redis, ``{prefix}:hedge:{virtual_model}``:
 
 Grants never exceed what is in the bucket, so the bound holds for the fleet
 whatever the timing; a grant lost in a timed-out call is simply not spent
-(calls carry a per-engine number, so a retry never deposits twice). While
-Redis is away the budget works alone, as before.
+(calls carry a per-engine number, so a retry never deposits twice). An
+engine joining holds no tokens until its first grant (its own reserve is not
+the fleet's); while Redis is away the budget works alone, as before.
 """
 
 from __future__ import annotations

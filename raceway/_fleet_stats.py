@@ -30,7 +30,10 @@ engine (``{prefix}:seen:{engine}``), then reads the totals — one atomic step. 
 that timed out is sent again unchanged, and applied at most once whatever
 happened to the first try; nothing new is exported until it is confirmed,
 so what the engine learns while Redis is away waits in the tracker and goes
-out as one delta once Redis is back.
+out as one delta once Redis is back. Each delta also carries the engine's
+``whole`` view of the sums, applied instead when the fleet has no record of
+a label: the first engine of a new fleet seeds it with its
+``performance_file`` history, and a Redis restarted empty is refilled.
 
 Keys: ``{prefix}:stats:{label}`` (a hash: ``s:<name>`` sums, ``h:<name>``
 highs, ``provider``, ``model``) and ``{prefix}:obs:{label}`` (a stream of

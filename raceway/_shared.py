@@ -159,7 +159,10 @@ class Fleet:
         self.budgets: dict[str, FleetHedgeBudget] = {}
         for m in models:
             resolved = engine.config.resolve(m)
-            self.budgets.setdefault(resolved.name, FleetHedgeBudget(max_extra_load=resolved.hedge.max_extra_load))
+            self.budgets.setdefault(
+                # No local reserve while joining: until the first round, hedges wait for the fleet's grant.
+                resolved.name, FleetHedgeBudget(max_extra_load=resolved.hedge.max_extra_load, fleet=True, balance=0.0)
+            )
         self.link: Link | None = None
         self.up = False  # the latest round succeeded
         self.rounds = 0  # successful rounds
@@ -234,6 +237,8 @@ class Fleet:
         a deadline bounds its last round and the client's exit.
         """
         self.install()
+        import coredis  # noqa: F401  (0.3 s of imports: before the first round's clock starts)
+
         closing = trio.Event()
         try:
             async with trio.open_nursery() as nursery:
