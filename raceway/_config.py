@@ -44,6 +44,7 @@ from ._checks import (
     ranged,
 )
 from ._errors import ConfigError, NoSuchModelError
+from ._fleet_config import RedisConfig, check_redis, redact_url
 from ._presets import PRESETS
 from ._text import one_line, short_repr, suggestion
 
@@ -286,6 +287,7 @@ class Config:
     default_virtual_model: str = ""
     performance_file: str = ""
     performance_save_interval_s: float = ranged(DEFAULT_SAVE_INTERVAL_S, Range(low=0, low_open=True, what="a positive number of seconds"))
+    redis: RedisConfig | None = None  # shared state across a fleet (_fleet_config.py)
 
     def provider(self, name: str) -> ProviderDef:
         """The definition of provider ``name``: the user's own, else a preset."""
@@ -728,6 +730,8 @@ def redacted(config: Config) -> dict[str, Any]:
     for body in data.get("providers", {}).values():
         if "headers" in body:
             body["headers"] = {k: "***" for k in body["headers"]}
+    if config.redis is not None:
+        data["redis"]["url"] = redact_url(config.redis.url)
     return data
 
 
@@ -798,6 +802,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
     check_settings(config, "$")
     if config.monitor.socket.strip() == "":
         fail("$.monitor.socket", "must be a path, 'auto' or 'off'")
+    check_redis(config.redis, fail)
 
     for pname, definition in config.providers.items():
         check_provider(definition, f"$.providers[{pname!r}]", fail)

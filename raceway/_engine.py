@@ -42,6 +42,7 @@ from ._providers import Provider, ProviderContext, Request, build_provider, prov
 from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
+from ._shared import keep_shared
 from ._strategies import (
     BUILTIN,
     Contender,
@@ -565,6 +566,8 @@ async def open_engine(
             instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
             nursery.start_soon(engine._learn_in_batches)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
+            if config.redis is not None:  # shared state across a fleet (issue 16, _shared.py)
+                await nursery.start(keep_shared, engine, config.redis)
             if engine.uses_http():
                 # Building the client loads TLS certificates (60-300 ms): do it
                 # now, off the event loop, not inside the first race.
