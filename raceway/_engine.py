@@ -140,6 +140,7 @@ class Engine:
         # Races that went well, waiting to be learned from in a batch (see _race_finished).
         self._unlearned: list[RaceFinished] = []
         self._learn_soon = trio.Event()
+        self._tracker.settle = self._learn_now  # whoever reads the statistics out sees every race
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
