@@ -438,6 +438,10 @@ class Engine:
             )
         return out
 
+    def recent_races(self) -> list[RaceFinished]:
+        """The races finished lately (at most ``raceway._tracker.RECENT_RACES``), oldest first."""
+        return list(self.tracker.recent)
+
     def stats(self) -> dict[str, ProviderStats]:
         """Per ``provider/model`` statistics (see :class:`ProviderStats`)."""
         return self.tracker.snapshot()  # the property: learns what is pending first
@@ -566,7 +570,9 @@ async def open_engine(
 
             instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
             nursery.start_soon(engine._learn_in_batches)
-            await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
+            engine.performance_path, engine.monitor_socket = await start_services(
+                config, engine._tracker, engine, nursery
+            )
             if config.redis is not None:  # shared state across a fleet (issue 16, _shared.py)
                 await nursery.start(keep_shared, engine, config.redis)
             if engine.uses_http():

@@ -9,24 +9,33 @@ on SIGINT/SIGTERM is :mod:`raceway._exits`.)
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import trio
 
-from ._monitor import monitor_setting, serve_monitor
+from ._config import Config
+from ._monitor import Monitored, monitor_setting, serve_monitor
 from ._persist import keep_performance_file, performance_path
-
-if TYPE_CHECKING:
-    from ._engine import Engine
+from ._tracker import Tracker
 
 
-async def start_services(engine: Engine, nursery: trio.Nursery) -> None:
-    """Load ``performance_file`` and open the monitor socket, as ``engine.config`` says."""
-    config = engine.config
+async def start_services(
+    config: Config, tracker: Tracker, monitored: Monitored, nursery: trio.Nursery
+) -> tuple[Path | None, Path | None]:
+    """Load ``performance_file`` into ``tracker`` and open the monitor socket, as ``config`` says.
+
+    The services get what they read — the tracker, and the engine as the
+    monitor sees it (:class:`~raceway._monitor.Monitored`) — never the engine
+    itself. Returns the performance file's path and the socket's (``None``
+    when off).
+    """
+    performance: Path | None = None
+    socket: Path | None = None
     path = performance_path(config.performance_file)
     if path is not None:
         keeper = functools.partial(keep_performance_file, interval=config.performance_save_interval_s)
-        engine.performance_path = await nursery.start(keeper, engine.tracker, path)
+        performance = await nursery.start(keeper, tracker, path)
     setting = monitor_setting(config.monitor.socket)
     if setting is not None:
-        engine.monitor_socket = await nursery.start(serve_monitor, engine, setting)
+        socket = await nursery.start(serve_monitor, monitored, setting)
+    return performance, socket
