@@ -34,7 +34,9 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
     deadline = sim.deadline
     if sim.decided_at > deadline:
         return ("deadline", f"it decided at {fmt_time(sim.decided_at)}, after the deadline {fmt_time(deadline)}")
-    if not sim.failed or allow_give_up:
+    if not sim.failed or allow_give_up or sim.failovers:
+        # After a broken winner the race core fails over by its own rule: the
+        # strategy's decision stood, and what happens next is not its doing.
         return None
     hand = sim.in_hand()
     if not hand:
