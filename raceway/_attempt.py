@@ -9,8 +9,6 @@ without a winner into the one exception the caller gets. Kept apart from
 
 from __future__ import annotations
 
-from collections import deque
-
 import trio
 from attrs import define, field
 
@@ -38,12 +36,17 @@ class Attempt:
     completed: bool = False
     closed: bool = False  # its final event was emitted
     parts: list[str] = field(factory=list)
-    reasoning: list[str] = field(factory=list)
-    tool_deltas: list[ToolCallDelta] = field(factory=list)
-    thinking: list[ThinkingBlock] = field(factory=list)
+    # Most answers carry no reasoning, tool calls or thinking: these stay the
+    # shared empty tuple until they do (a race of 3 holds 30,000 of them at
+    # 10,000 races in flight).
+    reasoning: list[str] | tuple[()] = ()
+    tool_deltas: list[ToolCallDelta] | tuple[()] = ()
+    thinking: list[ThinkingBlock] | tuple[()] = ()
     # Chunks not yet handed to the caller: all of them before the decision,
-    # and a loser's while it may still replace a broken winner.
-    buffer: deque[Chunk | str] = field(factory=deque)
+    # and a loser's while it may still replace a broken winner. A list read
+    # from ``head`` (a deque costs 600 bytes even empty).
+    buffer: list[Chunk | str] = field(factory=list)
+    head: int = 0
     finish_reason: str | None = None
     usage: Usage | None = None
     error: BaseException | None = None
@@ -85,7 +88,15 @@ class Attempt:
         )
 
     def tool_calls(self) -> tuple[ToolCall, ...]:
-        return assemble_tool_calls(self.tool_deltas)
+        return assemble_tool_calls(list(self.tool_deltas))
+
+    def next_buffered(self) -> Chunk | str | None:
+        """The oldest chunk not yet handed over, or ``None``."""
+        if self.head < len(self.buffer):
+            item = self.buffer[self.head]
+            self.head += 1
+            return item
+        return None
 
 
 def _status(status: str) -> AttemptStatus:

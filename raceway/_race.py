@@ -215,8 +215,9 @@ class Race:
 
     async def _next_item(self, w: Attempt) -> Chunk | str | None:
         """The winner's next chunk: buffered, else live; ``None`` at the end of its stream."""
-        if w.buffer:
-            return w.buffer.popleft()
+        item = w.next_buffered()
+        if item is not None:
+            return item
         if w.ended is not None or self._receive is None:
             return None
         # The winner's upstream must send its next chunk within idle_timeout_ms.
@@ -444,12 +445,18 @@ class Race:
             a.parts.append(chunk.text)
             answered = True
         if chunk.tool_calls:
+            if not a.tool_deltas:
+                a.tool_deltas = []
             a.tool_deltas.extend(chunk.tool_calls)
             answered = True
         if chunk.reasoning:
+            if not a.reasoning:
+                a.reasoning = []
             a.reasoning.append(chunk.reasoning)
             answered = answered or self._first_token_any
         if chunk.thinking_blocks:
+            if not a.thinking:
+                a.thinking = []
             a.thinking.extend(chunk.thinking_blocks)
         return answered
 
