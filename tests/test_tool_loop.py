@@ -1,12 +1,13 @@
-"""examples/tool_loop.py, run: on its stand-in models, against both wire formats over loopback HTTP, and from ``raceway run``."""
+"""The tool loop of examples/tool_loop.py and README.md, run: on stand-in models, both wire formats over HTTP, ``raceway run``."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,23 @@ if str(ROOT) not in sys.path:  # examples/ is not a package of the distribution
 from examples import tool_loop  # noqa: E402
 
 BOUND = 10  # seconds, for the tests on real time
+README = ROOT / "README.md"
+
+
+def readme_agent() -> Callable[..., Any]:
+    """The README's tool loop (``<!-- tool-loop -->``), its ``agent`` function, as written there."""
+    found = re.search(r"<!-- tool-loop -->\n```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert found, "the README's tool loop is missing"
+    code = "\n".join(line for line in found.group(1).splitlines() if not line.startswith("trio.run("))
+    namespace: dict[str, Any] = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    return namespace["agent"]  # type: ignore[no-any-return]
+
+
+async def test_the_readme_loop_on_the_stand_in_models(autojump_clock: trio.abc.Clock) -> None:
+    async with raceway.open_engine(raceway.loads_config(tool_loop.CONFIG)) as engine:
+        answer = await readme_agent()(engine, "What is the weather in Paris?")
+    assert answer == "Paris: sunny, 21 °C. "
 
 
 async def test_the_loop_on_the_stand_in_models(autojump_clock: trio.abc.Clock) -> None:
@@ -81,7 +99,8 @@ async def up() -> AsyncIterator[FakeUpstream]:
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
-async def test_the_loop_against_each_wire_format(up: FakeUpstream, kind: str) -> None:
+@pytest.mark.parametrize("loop", ["example", "readme"])
+async def test_the_loop_against_each_wire_format(up: FakeUpstream, kind: str, loop: str) -> None:
     up.script("model", weather_model)
     base = up.openai_url("model") if kind == "openai" else up.anthropic_url("model")
     config = raceway.loads_config(
@@ -95,13 +114,19 @@ async def test_the_loop_against_each_wire_format(up: FakeUpstream, kind: str) ->
     )
     with trio.fail_after(BOUND):
         async with raceway.open_engine(config) as engine:
-            result, messages = await tool_loop.agent(engine, "Weather in Paris?")
-    assert result.text == "Sunny in Paris, 21 °C."
+            if loop == "example":
+                result, messages = await tool_loop.agent(engine, "Weather in Paris?")
+                assert result.text == "Sunny in Paris, 21 °C."
+            else:
+                assert await readme_agent()(engine, "Weather in Paris?") == "Sunny in Paris, 21 °C."
     first, second = up.requests("model")
     assert first.body["tools"][0]["function" if kind == "openai" else "name"]
     sent = second.body["messages"]
     if kind == "openai":
-        assert sent == messages
+        assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
+        assert "thinking_blocks" not in sent[1], "openai providers leave raceway's carrier out"
+        if loop == "example":
+            assert sent == messages
         return
     thinking, tool_use = sent[1]["content"]
     assert thinking["type"] == "thinking" and thinking["signature"] == "sig-fake-0123"
