@@ -21,6 +21,7 @@ BENCHMARKS = {
     "strategies": ["-m", "benchmarks.bench_strategies"],
     "dashboard": ["-m", "benchmarks.bench_dashboard"],
     "telemetry": ["-m", "benchmarks.bench_telemetry"],
+    "shared": ["-m", "benchmarks.bench_shared"],
 }
 
 

@@ -208,8 +208,12 @@ def compare_planned(
     variants: dict[str, tuple[str, int, HedgeOverride | None]] | None = None,
     hedge_sweep: bool = True,
     progress: Callable[[int], None] = lambda n: None,
+    run: Callable[..., Any] = trio.run,
 ) -> dict[str, Any]:
-    """Race every variant against the same planned draws; return the report data."""
+    """Race every variant against the same planned draws; return the report data.
+
+    ``run`` runs the races (``trio.run``; the CLI's stops on SIGINT/SIGTERM).
+    """
     variants = dict(variants or DEFAULT_VARIANTS)
     if hedge_sweep:
         for d in HEDGE_DELAYS_MS:
@@ -219,7 +223,7 @@ def compare_planned(
     config = planned_config(names, variants, {n: p.prices for n, p in profiles.items()})
     models = [*variants, *(f"single {n}" for n in names)]
     t = time.perf_counter()
-    raw = trio.run(_run_planned, config, models, requests, progress, clock=trio.testing.MockClock(autojump_threshold=0))
+    raw = run(_run_planned, config, models, requests, progress, clock=trio.testing.MockClock(autojump_threshold=0))
     oracle = [
         min((p.ttft * 1000 for p in row.values() if p.succeeds), default=None) for row in TABLE.plans
     ]
@@ -293,10 +297,11 @@ def _usd(value: float | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """The report as a markdown table."""
+    seed = "" if report.get("seed") is None else f", seed {report['seed']}"  # live races have none
     lines = [
         f"# raceway bench — {report.get('mode', '')}",
         "",
-        f"{report.get('requests')} requests per strategy, seed {report.get('seed')}. "
+        f"{report.get('requests')} requests per strategy{seed}. "
         f"Caller TTFT in ms (a failed request counts as {DEADLINE_MS} ms).",
         "",
         "| strategy | p50 | p95 | p99 | p99 / oracle | p99 / best single | failures | requests per answer "
@@ -452,11 +457,12 @@ def compare_live(
     requests: int = 20,
     concurrency: int = 2,
     progress: Callable[[int], None] = lambda n: None,
+    run: Callable[..., Any] = trio.run,
 ) -> dict[str, Any]:
-    """Race every variant against the config's real providers on the real clock."""
+    """Race every variant against the config's real providers on the real clock (``run``: as above)."""
     singles, live = live_plan(config, model)
     t = time.perf_counter()
-    raw = trio.run(_run_live, live, [*DEFAULT_VARIANTS, *singles], requests, concurrency, progress)
+    raw = run(_run_live, live, [*DEFAULT_VARIANTS, *singles], requests, concurrency, progress)
     report = summarise(raw, oracle=None, variants=list(DEFAULT_VARIANTS), singles=singles)
     report.update(mode="live (real providers, real clock)", requests=requests, seed=None,
                   wall_s=round(time.perf_counter() - t, 1))

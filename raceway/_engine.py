@@ -36,11 +36,13 @@ from ._config import (
 from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
+from ._exits import own_exception
 from ._messages import check_messages
 from ._providers import Provider, ProviderContext, Request, build_provider, provider_class
 from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
+from ._shared import keep_shared
 from ._strategies import (
     BUILTIN,
     Contender,
@@ -62,6 +64,8 @@ log = logging.getLogger("raceway")
 AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
 #: ...or, before any TTFT was seen, this many seconds.
 AUTO_HEDGE_FALLBACK_S = 1.0
+#: Races that went well are learned from in batches this often, off the callers' path.
+LEARN_BATCH_S = 0.05
 #: How long closing providers and the HTTP client may take when the engine exits.
 ENGINE_CLOSE_TIMEOUT_S = 5.0
 #: How long ``health_check`` waits for each provider.
@@ -132,7 +136,10 @@ class Engine:
         self._context = ProviderContext(http_client=self._http_client)
         self._plans: dict[str | None, _Plan] = {}
         self._listeners: list[Callable[[Any], None]] = []
-        self.tracker = Tracker()
+        self._tracker = Tracker()
+        # Races that went well, waiting to be learned from in a batch (see _race_finished).
+        self._unlearned: list[RaceFinished] = []
+        self._learn_soon = trio.Event()
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
@@ -178,7 +185,7 @@ class Engine:
         self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
     ) -> Race:
         resolved = plan.model
-        tracker = self.tracker
+        tracker = self._tracker  # a batch of good races may be unlearned yet: scores lag by at most LEARN_BATCH_S
         contenders: list[Contender] = []
         attempts = []
         self._race_count += 1
@@ -239,6 +246,7 @@ class Engine:
             participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
             first_token_any=resolved.first_token == "any",
             hold=hold,
+            learn_later=admitted is None,
             **self._cost_controls(plan, messages, params, [c.index for c in contenders], admitted),
         )
 
@@ -266,7 +274,7 @@ class Engine:
                 [prices[numbers[c]] for c in contenders],
                 chars,
                 params,
-                [self.tracker.mean_output_tokens(plan.labels[numbers[c]]) for c in contenders],
+                [self._tracker.mean_output_tokens(plan.labels[numbers[c]]) for c in contenders],
             )
             assert budget is not None
 
@@ -365,12 +373,50 @@ class Engine:
             except Exception:
                 log.exception("raceway: an event listener failed; it stays subscribed")
 
-    def _race_finished(self, event: RaceFinished) -> None:
-        cooldown_events = self.tracker.record(event)
+    @property
+    def tracker(self) -> Tracker:
+        """The performance tracker, with every finished race learned."""
+        self._learn_now()
+        return self._tracker
+
+    def _race_finished(self, event: RaceFinished, learn_later: bool) -> None:
+        """Learn from a finished race: at once when anything failed, else in the next batch.
+
+        Learning is most of what a race costs raceway after the answer, and
+        nothing the caller waits for: a race that went well (every attempt
+        answered or was cancelled, and nobody was cooling down) is learned
+        from within ``LEARN_BATCH_S``. A failure is learned at once — after
+        the batch, in order — so cooldowns never lag.
+        """
         if self._listeners:
             self._emit(event)
+        if learn_later and event.outcome == "ok" and not any(a.error_kind for a in event.attempts):
+            self._unlearned.append(event)
+            if len(self._unlearned) == 1:
+                self._learn_soon.set()
+            return
+        self._learn_now()
+        self._learn(event)
+
+    def _learn(self, event: RaceFinished) -> None:
+        cooldown_events = self._tracker.record(event)
+        if self._listeners:
             for news in cooldown_events:
                 self._emit(news)
+
+    def _learn_now(self) -> None:
+        if self._unlearned:
+            batch, self._unlearned = self._unlearned, []
+            for event in batch:
+                self._learn(event)
+
+    async def _learn_in_batches(self) -> None:
+        """The engine's task that learns from the races that went well, every ``LEARN_BATCH_S``."""
+        while True:
+            await self._learn_soon.wait()
+            self._learn_soon = trio.Event()
+            await trio.sleep(LEARN_BATCH_S)
+            self._learn_now()
 
     # ---------------------------------------------------------------- queries
 
@@ -393,7 +439,7 @@ class Engine:
 
     def stats(self) -> dict[str, ProviderStats]:
         """Per ``provider/model`` statistics (see :class:`ProviderStats`)."""
-        return self.tracker.snapshot()
+        return self.tracker.snapshot()  # the property: learns what is pending first
 
     async def health_check(self) -> HealthReport:
         """Ask every provider in use whether it answers, concurrently.
@@ -472,7 +518,8 @@ class _RaceContext:
 
     async def _exit(self, etype: Any, exc: Any, tb: Any) -> bool:
         assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+        if self._nursery.child_tasks:  # cancelling costs; with every attempt done, there is nothing to stop
+            self._nursery.cancel_scope.cancel()
         try:
             return bool(await self._nursery_manager.__aexit__(etype, exc, tb))
         except BaseExceptionGroup as group:
@@ -511,13 +558,16 @@ async def open_engine(
     if providers:
         config = with_code_providers(config, providers)
     validate(config)
-    with _single_error():
+    with own_exception():  # the caller's exception (a KeyboardInterrupt too) leaves as itself
         async with trio.open_nursery() as nursery:
             engine = Engine(config, nursery, http_transport=http_transport, providers=providers)
             from ._telemetry import instrument
 
             instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
+            nursery.start_soon(engine._learn_in_batches)
             await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
+            if config.redis is not None:  # shared state across a fleet (issue 16, _shared.py)
+                await nursery.start(keep_shared, engine, config.redis)
             if engine.uses_http():
                 # Building the client loads TLS certificates (60-300 ms): do it
                 # now, off the event loop, not inside the first race.
@@ -525,6 +575,7 @@ async def open_engine(
             try:
                 yield engine
             finally:
+                engine._learn_now()  # before the services' last save
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):
                     await engine._aclose()

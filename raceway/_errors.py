@@ -40,15 +40,16 @@ class ConfigError(RacewayError):
     Raised by :func:`raceway.load_config` and when an engine is opened. ``path``
     names the field in JSONPath style (``$.virtual_models['fast'].timeout_ms``)
     and ``message`` says what is wrong with it; ``source`` is the file, when
-    there is one. ``str()`` is one line meant for a human.
+    there is one. ``str()`` is one line meant for a human (the whole document,
+    ``$``, is not named: ``raceway.yaml: invalid YAML at line 3``).
     """
 
     def __init__(self, path: str, message: str, source: str | None = None) -> None:
         self.path = path
         self.message = message
         self.source = source
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{path}: {message}")
+        where = [part for part in (source, None if path == "$" else path) if part]
+        super().__init__(": ".join([*where, message]))
 
 
 class NoSuchModelError(RacewayError):

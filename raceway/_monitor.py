@@ -356,6 +356,8 @@ async def _bind_first_free(directory: Path) -> tuple[trio.socket.SocketType, Pat
 
 
 async def _bind_explicit(path: Path) -> tuple[trio.socket.SocketType, Path, tuple[int, int]]:
+    if "\x00" in str(path):  # the kernel would bind the name cut at the NUL: a stray file
+        raise ConfigError("$.monitor.socket", "contains a NUL byte (\\x00), which no socket path can hold")
     path = path.expanduser()
     if not path.parent.exists():
         try:

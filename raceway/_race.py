@@ -111,13 +111,14 @@ class Race:
         ttft_timeout: float | None,
         idle_timeout: float,
         emit: Callable[[Any], None] | None,
-        on_finished: Callable[[RaceFinished], None],
+        on_finished: Callable[[RaceFinished, bool], None],
         benched: tuple[AttemptRecord, ...] = (),
         numbers: tuple[int, ...] = (),
         participants: tuple[tuple[str, str], ...] = (),
         first_token_any: bool = False,
         hold: bool = False,
         gate: Gate | None = None,
+        learn_later: bool = False,
         pricing: tuple[tuple[Prices | None, ...], int] | None = None,
     ) -> None:
         self.race_id = race_id
@@ -133,6 +134,7 @@ class Race:
         self._idle_timeout = idle_timeout
         self._emit = emit
         self._on_finished = on_finished
+        self._learn_later = learn_later  # the engine may learn from this race in a batch, if it goes well
         self._benched = benched  # cooling-down participants that sit this race out
         self._first_token_any = first_token_any
         self._hold = hold  # complete(): nothing is committed before the end
@@ -618,5 +620,6 @@ class Race:
                 total_ms=now * 1000,
                 error=error,
                 usage=usage,
-            )
+            ),
+            self._learn_later,
         )

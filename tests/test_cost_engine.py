@@ -17,8 +17,6 @@ import yaml
 
 import raceway
 
-
-
 MSG = [{"role": "user", "content": "x" * 400}]  # 100 input tokens by the estimate
 TTFT = {"a": 0.1, "b": 0.2, "c": 0.3}
 

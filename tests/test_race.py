@@ -624,3 +624,30 @@ async def test_a_strategy_failure_is_booked_as_a_failed_race(autojump_clock: Any
             await engine.complete(MSG, "v")
     (event,) = finished
     assert event.outcome == "failed" and "not Start, Pick, Wait or GiveUp" in (event.error or "")
+
+
+# ---------------------------------------------------------------- learning off the caller's path
+
+
+async def test_a_race_that_went_well_is_learned_by_the_time_anyone_looks(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.010)
+    SCRIPTS["b"] = Script(ttft=0.020)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+        await engine.complete(MSG, "v")
+        assert engine._unlearned, "a good race waits for its batch"
+        stats = engine.stats()  # learns what is pending first
+        assert not engine._unlearned
+        assert stats["a/a-m"].wins == 1 and stats["b/b-m"].races == 1
+        await engine.complete(MSG, "v")
+        await trio.sleep(0.1)  # the batch comes within 50 ms by itself
+        assert not engine._unlearned
+        assert engine.tracker.snapshot()["a/a-m"].wins == 2
+
+
+async def test_a_failure_is_learned_at_once_after_the_good_races_before_it(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.010)
+    SCRIPTS["b"] = Script(fail_at=0.005)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+        await engine.complete(MSG, "v")
+        assert not engine._unlearned  # b failed: learned at once, in order
+        assert engine._tracker.snapshot()["b/b-m"].failures

@@ -38,7 +38,7 @@ _FAILURE_AT = 0.4
 
 
 class SimProvider(Provider):
-    """A simulated provider following a :class:`raceway.config.SimProvider` profile."""
+    """A simulated provider following a :class:`raceway.SimProvider` profile (its config model)."""
 
     definition_class = SimDefinition
 
