@@ -38,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--prefix", default="raceway", help="the fleet's key prefix (redis.prefix; default raceway)")
     args = parser.parse_args(argv)
+    if args.redis:
+        from .fleet_link import url_problem
+
+        problem = "--socket and --redis exclude each other" if args.socket else url_problem(args.redis)
+        if problem:
+            parser.error(problem)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # Textual would draw into a pipe forever, at full speed: say so and stop.
         print(
@@ -48,11 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     socket = args.socket
     if args.redis:  # the fleet's stream, relayed on a private socket the app attaches to (fleet_link.py)
-        from .fleet_link import start_relay, url_problem
+        from .fleet_link import start_relay
 
-        problem = "--socket and --redis exclude each other" if args.socket else url_problem(args.redis)
-        if problem:
-            parser.error(problem)
         socket = start_relay(args.redis, args.prefix)
     from .app import run  # Textual loads only once the arguments are fine
 

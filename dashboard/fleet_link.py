@@ -141,7 +141,7 @@ async def relay(url: str, prefix: str, path: Path, ready: threading.Event | None
         finally:
             writer.close()
 
-    server = await asyncio.start_unix_server(serve, str(path), limit=link.LINE_LIMIT)
+    server = await asyncio.start_unix_server(serve, str(path))  # the relay only writes
     os.chmod(path, 0o600)
     if ready is not None:
         ready.set()

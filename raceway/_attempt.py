@@ -18,6 +18,7 @@ from ._chunk import Chunk, ThinkingBlock, ToolCall, ToolCallDelta, Usage
 from ._errors import AllProvidersFailedError, ProviderError, ProviderTimeoutError, RaceTimeoutError
 from ._providers import Provider, Request
 from ._result import AttemptRecord, AttemptStatus
+from ._text import one_line
 
 
 @define(slots=True, eq=False)
@@ -108,11 +109,6 @@ def assemble_tool_calls(deltas: list[ToolCallDelta]) -> tuple[ToolCall, ...]:
 
 def error_kind(exc: BaseException) -> str:
     return exc.kind if isinstance(exc, ProviderError) else type(exc).__name__
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def failure(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,7 @@ class Engine:
         # Races that went well, waiting to be learned from in a batch (see _race_finished).
         self._unlearned: list[RaceFinished] = []
         self._learn_soon = trio.Event()
+        self._tracker.settle = self._learn_now  # whoever reads the statistics out sees every race
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
@@ -585,20 +586,6 @@ def _wants_json(params: dict[str, Any]) -> bool:
     """Whether the call asked for JSON output (``response_format`` json_object or json_schema)."""
     fmt = params.get("response_format")
     return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
-
-
-@contextmanager
-def _single_error() -> Iterator[None]:
-    """Let the caller's own exception out of our nurseries as itself, not as a group of one.
-
-    Race and engine tasks never raise (they report through the race), so a
-    group of one holds what the caller's code raised inside ``async with``.
-    """
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        _raise_single(group)
-        raise
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:

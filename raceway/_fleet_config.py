@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from attrs import frozen
 
+from ._checks import Range, ranged
+
 #: Where engines and ``raceway-dashboard --redis`` meet unless told otherwise.
 DEFAULT_PREFIX = "raceway"
 #: Entries the fleet's event stream keeps (``XADD ... MAXLEN ~``): about ten
@@ -36,7 +38,7 @@ class RedisConfig:
     url: str
     prefix: str = DEFAULT_PREFIX
     events: bool = False
-    events_maxlen: int = DEFAULT_EVENTS_MAXLEN
+    events_maxlen: int = ranged(DEFAULT_EVENTS_MAXLEN, Range(low=1, what="a positive number of entries"))
 
     def __repr__(self) -> str:  # the URL may hold a password
         return (

@@ -61,7 +61,7 @@ from typing import Any
 
 import trio
 
-from ._attempt import Attempt, error_kind, failure, one_line, stopped_error
+from ._attempt import Attempt, error_kind, failure, stopped_error
 from ._chunk import Chunk
 from ._config import Prices
 from ._core import Decided, Gate, RaceCore, RaceFailed, SkipAttempt, StartAttempt
@@ -84,6 +84,7 @@ from ._events import (
 from ._providers import Provider, Request
 from ._result import AttemptRecord, RaceResult
 from ._strategies import RaceSpec, StrategyProtocol
+from ._text import one_line
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32

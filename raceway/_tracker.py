@@ -524,6 +524,9 @@ class Tracker:
         self.cooldowns = Cooldowns(lambda: self.clock())
         self.recent: deque[RaceFinished] = deque(maxlen=RECENT_RACES)
         self._seq = 0
+        #: Called before the statistics are read out (snapshot, changes to save): the
+        #: engine learns the races it batched (``Engine._race_finished``).
+        self.settle: Callable[[], None] = lambda: None
 
     # ----------------------------------------------------------- learning
 
@@ -596,6 +599,7 @@ class Tracker:
 
     def snapshot(self) -> dict[str, ProviderStats]:
         """Every ``provider/model``'s statistics now."""
+        self.settle()
         now = self.clock()
         return {label: self._stats(label, r, now) for label, r in self._records.items()}
 
@@ -643,6 +647,7 @@ class Tracker:
 
     def changes(self) -> dict[str, Change]:
         """What happened since the last :meth:`commit` (or :meth:`load`), per label."""
+        self.settle()
         out: dict[str, Change] = {}
         for label, r in self._records.items():
             if not r.pending and r.counters() == r.saved and r.failures == r.saved_failures:
