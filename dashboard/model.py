@@ -253,6 +253,12 @@ class DashboardModel:
         if (found := self._attempt(m)) is None:
             return
         race, a = found
+        if getattr(m, "restart", False):  # a failover runs this participant again
+            a.restart(m.elapsed_ms)
+            self._changed(race)
+            text = f"{a.label} restarts at {m.elapsed_ms:.0f} ms: failover, the winner broke"
+            self._log("↻", text, WARN, ts=m.ts, race=race, labels=a.label)
+            return
         if a.status == PENDING:
             a.status = RUNNING
         a.started_ms = m.elapsed_ms
@@ -298,6 +304,15 @@ class DashboardModel:
         if (found := self._attempt(m)) is None:
             return
         race, a = found
+        if getattr(m, "failover", False):  # it replaces a winner that broke before its answer was committed
+            broke = race.winner
+            before = race.attempts[broke].label if broke is not None and broke < len(race.attempts) else "the winner"
+            race.winner, race.ttft_ms, race.failover_ms = m.index, m.elapsed_ms, m.elapsed_ms
+            a.status = WON
+            self._changed(race)
+            text = f"{a.label} takes over from {before} at {m.elapsed_ms:.0f} ms (failover)"
+            self._log("⇄", text, GOOD, ts=m.ts, race=race, labels=frozenset((a.label, before)))
+            return
         race.winner, race.ttft_ms = m.index, m.ttft_ms
         a.status = WON
         self._changed(race)
@@ -311,19 +326,23 @@ class DashboardModel:
             return
         race = self.races.get(m.race_id)
         if race is None:
-            attempts = [AttemptView(index=r.index, provider=r.provider, model=r.model) for r in m.attempts]
+            firsts = {r.index: r for r in reversed(m.attempts)}  # a restart's second record shares its index
+            attempts = [AttemptView(index=i, provider=r.provider, model=r.model) for i, r in sorted(firsts.items())]
             race = self._add_race(m.race_id, m.virtual_model, m.strategy, m.ts - m.elapsed_ms / 1000.0, attempts, live=False)
             for r in m.attempts:  # never seen live: its first tokens count now
                 if r.ttft_ms is not None:
                     self._provider(r.label).add_sample(r.ttft_ms)
             self.providers_version += 1
-        records = {r.index: r for r in m.attempts}
+        records: dict[int, Any] = {}
+        for r in m.attempts:  # a failover's restart is a second record of its participant
+            first = records.get(r.index)
+            if first is not None and 0 <= r.index < len(race.attempts) and not race.attempts[r.index].restarted:
+                _take_record(race.attempts[r.index], first)  # never seen live: its first try, then the restart
+                race.attempts[r.index].restart(r.started_ms or 0.0)
+            records[r.index] = r
         for a in race.attempts:
-            if (record := records.get(a.index)) is None:
-                continue
-            a.status = attempt_status(record.status, record.error_kind)
-            a.started_ms, a.ttft_ms, a.ended_ms = record.started_ms, record.ttft_ms, record.ended_ms
-            a.error_kind, a.error = record.error_kind, record.error
+            if (record := records.get(a.index)) is not None:
+                _take_record(a, record)
         race.outcome, race.winner, race.error = m.outcome, m.winner, m.error
         race.ttft_ms, race.total_ms = m.ttft_ms, m.total_ms
         race.last_ms = max(race.last_ms, m.elapsed_ms)
@@ -439,3 +458,10 @@ class DashboardModel:
         vm = race.virtual_model if race is not None else None
         title = race.title if race is not None else None
         self.log.append(LogEntry(self._log_seq, ts, glyph, text, level, title, vm, labels, engine))
+
+
+def _take_record(a: AttemptView, record: Any) -> None:
+    """What the engine's record of an attempt says, over what the events said."""
+    a.status = attempt_status(record.status, record.error_kind)
+    a.started_ms, a.ttft_ms, a.ended_ms = record.started_ms, record.ttft_ms, record.ended_ms
+    a.error_kind, a.error = record.error_kind, record.error

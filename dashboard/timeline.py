@@ -4,7 +4,11 @@ A race's timeline is drawn on the race's own time scale, one line per
 participant: blank until the attempt started, ``─`` while it waited for its
 first token, its outcome glyph where that wait ended, and for the winner a
 heavy ``━`` while it streamed to the caller. Half-cell tips (``╴``) give
-the bars twice the resolution of the columns.
+the bars twice the resolution of the columns. A failover reads as one: a
+winner that broke off after answering shows ``●`` at its first token and
+``✗`` where it broke; the attempt that took over shows ``⇄`` there (it
+buffered as a loser until then), and a participant started again shows its
+first try, then ``↻`` just before its restart.
 
 The details dialog (:func:`race_details`) says the same things in words,
 from the same pieces: the race's name, its caller TTFT and total, and each
@@ -14,6 +18,7 @@ participant's result as the table's cell reads.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -179,7 +184,9 @@ def timeline_lines(
     """The race's participants as bars on its own time scale, one line each."""
     span = race.span_ms(now_ts, expected_ms)
     now_ms = (now_ts - race.started_ts) * 1000.0 if race.running else span
-    return _pad([_bar(a, width, span, now_ms, p) for a in race.attempts], race_height(race))
+    takeover = race.failover_ms
+    bars = [_bar(a, width, span, now_ms, p, takeover if a.index == race.winner else None) for a in race.attempts]
+    return _pad(bars, race_height(race))
 
 
 def timeline(race: RaceView, width: int, now_ts: float, p: Palette, expected_ms: float = 0.0) -> Text:
@@ -187,7 +194,9 @@ def timeline(race: RaceView, width: int, now_ts: float, p: Palette, expected_ms:
     return _join(timeline_lines(race, width, now_ts, p, expected_ms))
 
 
-def _bar(a: AttemptView, width: int, span: float, now_ms: float, p: Palette) -> Text:
+def _bar(a: AttemptView, width: int, span: float, now_ms: float, p: Palette, takeover_ms: float | None = None) -> Text:
+    """One participant's line. A failover shows on it: a restart's first try, then ``↻`` where it
+    started again; ``⇄`` where the winner took over from one that broke (``takeover_ms``)."""
     line = Text(no_wrap=True, end="")
     if a.started_ms is None or a.status in (PENDING, NOT_STARTED, BENCHED):
         return line.append(" " * width)
@@ -207,9 +216,10 @@ def _bar(a: AttemptView, width: int, span: float, now_ms: float, p: Palette) -> 
             None,
             GLYPHS[a.status],
         )
-    elif token is not None:  # answered: won, lost or still deciding
-        end, glyph = at(token), GLYPHS[a.status]
-        tail_end = at(a.ended_ms if a.ended_ms is not None else now_ms)
+    elif token is not None:  # answered: won, lost or still deciding; or it broke off after answering
+        end, tail_end = at(token), at(a.ended_ms if a.ended_ms is not None else now_ms)
+        broke_later = a.status == FAILED and tail_end > end + 1  # ✗ goes where it broke off
+        glyph = GLYPHS[ANSWERED if broke_later else a.status]
     else:  # failed or cancelled before a token
         end, tail_end, glyph = (
             at(a.ended_ms if a.ended_ms is not None else now_ms),
@@ -217,22 +227,53 @@ def _bar(a: AttemptView, width: int, span: float, now_ms: float, p: Palette) -> 
             GLYPHS[a.status],
         )
     cells = _half_line(start, end, "─", "╴")
-    line.append(" " * (start // 2))
+    if a.earlier is not None:
+        line.append_text(_first_try(a.earlier, start // 2, at, p))
+    else:
+        line.append(" " * (start // 2))
     line.append(cells, style=style)
     line.append(glyph, style=style + Style(bold=True))
     used = start // 2 + len(cells) + 1
     if tail_end is not None and tail_end > end + 1:
         tail_char = "━" if a.status == WON else "┄"
         tail_style = p.success if a.status == WON else p.muted if a.status == LOST else p.accent
-        tail = _half_line(end + 2, tail_end, tail_char, "╸" if a.status == WON else "╴")
-        tail = tail[: max(0, width - used)]
-        line.append(tail, style=tail_style)
-        used += len(tail)
+        took = None if takeover_ms is None else at(takeover_ms)
+        if a.status == WON and took is not None and end + 2 < took < tail_end:
+            # it buffered as a loser until the winner broke, then took over
+            before = _half_line(end + 2, took, "┄", "╴")
+            segments = [(before, p.muted), ("⇄", p.success + Style(bold=True))]
+            segments.append((_half_line(took + 2, tail_end, "━", "╸"), tail_style))
+        else:
+            segments = [(_half_line(end + 2, tail_end, tail_char, "╸" if a.status == WON else "╴"), tail_style)]
+        if a.status == FAILED:  # where it broke off
+            segments = [(_half_line(end + 2, tail_end, "┄", "╴"), p.muted), (GLYPHS[FAILED], style + Style(bold=True))]
+        for text, seg_style in segments:
+            text = text[: max(0, width - used)]
+            line.append(text, style=seg_style)
+            used += len(text)
     if used < width:
         line.append(" " * (width - used))
     elif used > width:
         line.truncate(width)
     return line
+
+
+def _first_try(earlier: AttemptView, cells: int, at: Callable[[float], int], p: Palette) -> Text:
+    """The ``cells`` before a restart's start: its first try (to its end glyph), then ``↻``."""
+    out = Text(no_wrap=True, end="")
+    if cells <= 0:
+        return out
+    room = cells - 1  # the last one is the restart's ↻
+    if earlier.started_ms is not None and room > 0:
+        first = min(at(earlier.started_ms) // 2, room - 1)
+        last = min(at(earlier.ended_ms if earlier.ended_ms is not None else earlier.started_ms) // 2, room - 1)
+        style = p.for_status(earlier.status)
+        out.append(" " * first)
+        out.append("─" * max(0, last - first), style=style)
+        out.append(GLYPHS.get(earlier.status, "·"), style=style)
+    out.append(" " * (room - len(out)))
+    out.append("↻", style=p.warning + Style(bold=True))
+    return out
 
 
 def _half_line(start: int, end: int, full: str, half: str) -> str:
@@ -277,6 +318,8 @@ def race_details(race: RaceView, now_ts: float, p: Palette) -> Text:
     caller = ms(race.ttft_ms) if race.ttft_ms is not None else "…" if race.running else "–"
     total = ms(race.total_ms) if race.total_ms is not None else "…" if race.running else "–"
     body.append(f"started {when} · first token to caller {caller} · total Σ{total}\n", style=p.text)
+    if race.failover_ms is not None:
+        body.append(f"failover at {ms(race.failover_ms)}: the winner broke before its answer was committed\n", style=p.warning)
     if race.error:
         body.append(f"error: {race.error}\n", style=p.error)
     width = max((len(a.label) for a in race.attempts), default=10)
@@ -290,6 +333,11 @@ def race_details(race: RaceView, now_ts: float, p: Palette) -> Text:
         body.append(shown, style=cell.style)
         words = STATUS_WORDS.get(a.status, a.status)
         body.append(f"  {words}\n" if words != shown else "\n", style=p.muted)
+        if (first := a.earlier) is not None:
+            ended = f" · ended at {ms(first.ended_ms)}" if first.ended_ms is not None else ""
+            started = ms(first.started_ms) if first.started_ms is not None else "?"
+            words = STATUS_WORDS.get(first.status, first.status)
+            body.append(f"    first try: started at {started}{ended}, {words}; restarted (failover)\n", style=p.warning)
         if a.started_ms is None:
             body.append("    never started\n", style=p.muted)
         else:

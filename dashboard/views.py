@@ -67,10 +67,26 @@ class AttemptView:
     ended_ms: float | None = None  # from the race's start
     error_kind: str | None = None
     error: str | None = None
+    # A failover restarted it (a second attempt of the same participant): how its first try went.
+    earlier: AttemptView | None = None
 
     @property
     def label(self) -> str:
         return label_of(self.provider, self.model)
+
+    @property
+    def restarted(self) -> bool:
+        """Whether this is a failover's restart of a participant that raced before."""
+        return self.earlier is not None
+
+    def restart(self, started_ms: float) -> None:
+        """A failover starts this participant again: keep its first try, run afresh from ``started_ms``."""
+        self.earlier = AttemptView(
+            self.index, self.provider, self.model, self.status, self.started_ms, self.ttft_ms,
+            self.ended_ms, self.error_kind, self.error,
+        )  # fmt: skip
+        self.status, self.started_ms = RUNNING, started_ms
+        self.ttft_ms = self.ended_ms = self.error_kind = self.error = None
 
     @property
     def token_ms(self) -> float | None:
@@ -97,6 +113,8 @@ class RaceView:
     outcome: str | None = None  # None while running
     error: str | None = None
     last_ms: float = 0.0  # the latest elapsed_ms heard of
+    # When another attempt took over from a winner that broke before its answer was committed.
+    failover_ms: float | None = None
     version: int = 0
 
     @property
@@ -129,7 +147,7 @@ class RaceView:
         least ``expected_ms`` (how long such races usually take), so its bars
         grow across the cell as it runs instead of always filling it.
         """
-        ends = [self.last_ms, self.total_ms or 0.0]
+        ends = [self.last_ms, self.total_ms or 0.0, self.failover_ms or 0.0]
         for a in self.attempts:
             ends.append(a.ended_ms or 0.0)
             ends.append(a.token_ms or 0.0)

@@ -244,7 +244,10 @@ async def _run(
                 wrote = True
     if wrote:
         sys.stdout.write("\n")
-        sys.stdout.flush()
+    if not quiet:  # the tool calls the answer makes, one readable line each, after its text
+        for call in race.result.tool_calls:
+            sys.stdout.write(f"→ {call.name}({call.arguments})\n")
+    sys.stdout.flush()
     return race.result
 
 

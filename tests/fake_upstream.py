@@ -418,6 +418,7 @@ async def serve_fake_upstream(
 # Named upstreams for the standalone script (any other name gets --profile).
 PROFILES: dict[str, dict[str, Any]] = {
     "instant": {},
+    "tool": {"text": "", "tool_calls": ({"name": "get_weather", "arguments": '{"city": "Paris"}'},)},
     "prompt": {"first_token_delay": 0.02},
     "fast": {"headers_delay": 0.02, "first_token_delay": 0.05, "chunk_delay": 0.02},
     "slow": {"headers_delay": 0.1, "first_token_delay": 0.6, "chunk_delay": 0.05},
