@@ -74,6 +74,37 @@ class HedgeOverride:
         )
 
 
+@frozen(kw_only=True)
+class CooldownConfig:
+    """When a failing provider sits races out (``_cooldown.py``).
+
+    ``failures`` consecutive failures bench it under ``hedged`` (strategies
+    that start everyone at once bench it only when nearly all of its recent
+    attempts fail) for ``base_ms``, doubling on each trip up to ``max_ms``; a
+    429 benches it for its retry-after, a 401/403 for ``max_ms``.
+    """
+
+    failures: int = 3
+    base_ms: int = 5_000
+    max_ms: int = 300_000
+
+
+@frozen(kw_only=True)
+class CooldownOverride:
+    """A virtual model's ``cooldown``: each key it sets overrides the top-level one."""
+
+    failures: int | None = None
+    base_ms: int | None = None
+    max_ms: int | None = None
+
+    def over(self, base: CooldownConfig) -> CooldownConfig:
+        return CooldownConfig(
+            failures=_pick(self.failures, base.failures),
+            base_ms=_pick(self.base_ms, base.base_ms),
+            max_ms=_pick(self.max_ms, base.max_ms),
+        )
+
+
 def _as_override(hedge: HedgeOverride | HedgeConfig | None) -> HedgeOverride | None:
     """A full :class:`HedgeConfig` given for a virtual model overrides both keys."""
     if isinstance(hedge, HedgeConfig):
@@ -108,6 +139,8 @@ class OpenAIProvider:
     headers: dict[str, str] = field(factory=dict)
     model: str = ""
     stream_usage: bool = True
+    max_in_flight: int | None = None  # rate caps (_ratecap.py)
+    rpm: int | None = None
 
 
 @frozen(kw_only=True)
@@ -121,6 +154,8 @@ class AnthropicProvider:
     model: str = ""
     anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
     max_tokens: int = DEFAULT_ANTHROPIC_MAX_TOKENS
+    max_in_flight: int | None = None  # rate caps (_ratecap.py)
+    rpm: int | None = None
 
 
 @frozen(kw_only=True)
@@ -141,6 +176,8 @@ class SimProvider:
     hang_rate: float = 0.0
     seed: int | None = None
     text: str = "This is a simulated answer from raceway."
+    max_in_flight: int | None = None  # rate caps (_ratecap.py)
+    rpm: int | None = None
 
 
 @frozen(kw_only=True)
@@ -150,6 +187,8 @@ class PythonProvider:
     type: Literal["python"] = "python"
     callable: str
     model: str = ""
+    max_in_flight: int | None = None  # rate caps (_ratecap.py)
+    rpm: int | None = None
 
 
 ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider
@@ -189,6 +228,7 @@ class VirtualModel:
     idle_timeout_ms: int | None = None
     hedge: HedgeOverride | None = field(default=None, converter=_as_override)
     quality_scorer: str | None = None
+    cooldown: CooldownOverride | None = None
 
 
 @frozen(kw_only=True)
@@ -202,6 +242,7 @@ class Config:
     idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS
     hedge: HedgeConfig = field(factory=HedgeConfig)
     quality_scorer: str | None = None
+    cooldown: CooldownConfig = field(factory=CooldownConfig)
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
@@ -268,6 +309,7 @@ class Config:
             hedge=self.hedge if vm.hedge is None else vm.hedge.over(self.hedge),
             quality_scorer=vm.quality_scorer or self.quality_scorer,
             participants=tuple(participants),
+            cooldown=self.cooldown if vm.cooldown is None else vm.cooldown.over(self.cooldown),
         )
 
 
@@ -310,6 +352,7 @@ class ResolvedModel:
     hedge: HedgeConfig
     quality_scorer: str | None
     participants: tuple[Participant, ...]
+    cooldown: CooldownConfig = field(factory=CooldownConfig)
 
 
 # ------------------------------------------------------------- cattrs wiring
@@ -620,6 +663,8 @@ def validate(config: Config, *, source: str | None = None) -> None:
                 fail(f"{base}.hedge.max_extra_load", "must be a fraction between 0 and 10")
         if obj.quality_scorer is not None:
             check_import_path(obj.quality_scorer, f"{base}.quality_scorer")
+        if obj.cooldown is not None:
+            check_cooldown(obj.cooldown, f"{base}.cooldown", fail)
 
     def check_strategy_name(name: str, path: str) -> None:
         if name in BUILTIN_STRATEGIES:
@@ -671,8 +716,24 @@ def validate(config: Config, *, source: str | None = None) -> None:
                 fail(f"{rpath}.model", f"required: provider {ref.name!r} has no default model")
 
 
+def check_cooldown(c: CooldownConfig | CooldownOverride, path: str, fail: Any) -> None:
+    """``cooldown``: at least one failure, positive durations, a cap no shorter than the base."""
+    if c.failures is not None and c.failures < 1:
+        fail(f"{path}.failures", f"must be 1 or more, not {c.failures}")
+    for name in ("base_ms", "max_ms"):
+        value = getattr(c, name)
+        if value is not None and value <= 0:
+            fail(f"{path}.{name}", f"must be a positive number of milliseconds, not {value}")
+    if c.base_ms is not None and c.max_ms is not None and c.max_ms < c.base_ms:
+        fail(f"{path}.max_ms", f"must be at least base_ms ({c.base_ms}), not {c.max_ms}")
+
+
 def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:
     """Type-specific checks of one provider definition."""
+    for name in ("max_in_flight", "rpm"):
+        value = getattr(definition, name, None)
+        if value is not None and value < 1:
+            fail(f"{path}.{name}", f"must be 1 or more (leave it out for no cap), not {value}")
     if isinstance(definition, OpenAIProvider | AnthropicProvider):
         if not definition.base_url.startswith(("http://", "https://")):
             fail(f"{path}.base_url", f"must start with http:// or https://, not {definition.base_url!r}")

@@ -42,12 +42,13 @@ from ._strategies import (
     Contender,
     FirstWins,
     HedgeBudget,
+    Hedged,
     Quality,
     RaceSpec,
     StrategyFactory,
     Weighted,
 )
-from ._tracker import ProviderStats, Tracker
+from ._tracker import AUTO_HEDGE_FALLBACK_S, ProviderStats, RacePolicy, Tracker
 
 log = logging.getLogger("raceway")
 
@@ -56,8 +57,7 @@ log = logging.getLogger("raceway")
 #: hedge, spending the budget where the tail starts — kept within these bounds
 #: (p75 .. p99: always "a high percentile")...
 AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
-#: ...or, before any TTFT was seen, this many seconds.
-AUTO_HEDGE_FALLBACK_S = 1.0
+#: (Before any TTFT was seen: the tracker's AUTO_HEDGE_FALLBACK_S.)
 #: How long closing providers and the HTTP client may take when the engine exits.
 ENGINE_CLOSE_TIMEOUT_S = 5.0
 #: How long ``health_check`` waits for each provider.
@@ -105,6 +105,9 @@ class _Plan:
     labels: tuple[str, ...]
     hedge_delay: float | None  # seconds; None: auto, per provider from the tracker
     hedge_quantile: float
+    # Learning (issue 13): cooldown kind and rate caps; Thompson draws for strategies that read scores.
+    policy: RacePolicy
+    explore: bool
 
 
 class Engine:
@@ -120,6 +123,7 @@ class Engine:
         self._plans: dict[str | None, _Plan] = {}
         self._listeners: list[Callable[[Any], None]] = []
         self.tracker = Tracker()
+        self._labels: list[str] | None = None
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
@@ -158,17 +162,19 @@ class Engine:
         attempts = []
         self._race_count += 1
         race_id = f"{self._race_prefix}-{self._race_count}"
-        # Cooldowns (issue 4): None when all may race; benched ones are listed as not_started.
-        admitted = tracker.admit(plan.labels, race_id)
+        # Cooldowns and rate caps (issues 4, 13): None when all may race; benched ones are listed as not_started.
+        admitted = tracker.admit(plan.labels, race_id, plan.policy)
         benched: list[AttemptRecord] = []
+        # Exploration (issue 13): one Thompson draw (score, TTFT ms) per participant, made here, never in decide().
+        draws = tracker.sample_race(plan.labels) if plan.explore else None
         for i, (p, provider, label) in enumerate(zip(resolved.participants, plan.providers, plan.labels, strict=True)):
             if admitted is not None and not admitted[i]:
                 benched.append(attrs.evolve(tracker.benched(p.name, p.model), index=i))
                 continue
             delay = plan.hedge_delay
             if delay is None:  # auto: from what the tracker saw of this provider
-                observed = tracker.ttft_percentile(label, plan.hedge_quantile)
-                delay = AUTO_HEDGE_FALLBACK_S if observed is None else observed / 1000
+                delay = tracker.hedge_delay(label, plan.hedge_quantile)
+            score, ttft = draws[i] if draws is not None else (0.5, None)
             contenders.append(
                 Contender(
                     index=len(contenders),
@@ -176,8 +182,9 @@ class Engine:
                     model=p.model,
                     priority=p.priority,
                     weight=p.weight,
-                    score=tracker.score(label),
+                    score=score,
                     hedge_delay=delay,
+                    ttft_estimate=None if ttft is None else ttft / 1000,
                 )
             )
             call_params = {**params, **p.params} if p.params else params
@@ -193,6 +200,7 @@ class Engine:
         try:
             strategy = plan.factory(spec)
         except Exception as exc:
+            tracker.release(race_id)  # no race to record: give its rate-cap slots back
             raise StrategyError(f"making strategy {plan.strategy_name!r} failed: {type(exc).__name__}: {exc}") from exc
         return Race(
             race_id=race_id,
@@ -221,6 +229,7 @@ class Engine:
             name = resolved.strategy
             factory: StrategyFactory = BUILTIN[name] if name in BUILTIN else import_object(name)
             scorer = import_object(resolved.quality_scorer) if resolved.quality_scorer else None
+            one_at_a_time = isinstance(factory, type) and issubclass(factory, Hedged)
             plan = _Plan(
                 model=resolved,
                 providers=tuple(self._provider(p) for p in resolved.participants),
@@ -237,6 +246,8 @@ class Engine:
                     else resolved.hedge.delay_ms / 1000
                 ),
                 hedge_quantile=min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load)),
+                policy=self.tracker.policy(resolved, one_at_a_time=one_at_a_time),
+                explore=factory not in (FirstWins, Quality),
             )
             self._plans[model] = plan
         return plan
@@ -318,9 +329,23 @@ class Engine:
             )
         return out
 
-    def stats(self) -> dict[str, ProviderStats]:
-        """Per ``provider/model`` statistics (see :class:`ProviderStats`)."""
-        return self.tracker.snapshot()
+    def stats(self, *, this_run: bool = False) -> dict[str, ProviderStats]:
+        """Per ``provider/model`` statistics of this engine's participants (see :class:`ProviderStats`).
+
+        Only the ``provider/model`` pairs this engine's virtual models race
+        (a shared ``performance_file`` may know many more), and of those only
+        the ones with any record. ``this_run``: counters since the engine
+        opened, leaving out what ``performance_file`` held before.
+        """
+        return self.tracker.snapshot(self.participant_labels(), this_run=this_run)
+
+    def participant_labels(self) -> list[str]:
+        """Every ``provider/model`` this engine's virtual models race, each once."""
+        if self._labels is None:
+            models: list[str | None] = [*self.config.virtual_models] or [None]
+            seen = {p.label: None for m in models for p in self.config.resolve(m).participants}
+            self._labels = list(seen)
+        return self._labels
 
     async def health_check(self) -> HealthReport:
         """Ask every provider in use whether it answers, concurrently.
