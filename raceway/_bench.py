@@ -55,8 +55,15 @@ DEFAULT_VARIANTS: dict[str, tuple[str, int, HedgeOverride | None]] = {
     "quality": ("quality", 250, None),
     "hedged auto": ("hedged", 0, HedgeOverride(delay_ms="auto", max_extra_load=0.1)),
 }
-HEDGE_DELAYS_MS = (50, 100, 200, 400, 800)
+#: The fixed hedge delays swept for the hindsight-optimal curve, with a budget
+#: that never binds (HEDGE_SWEEP_LOAD), so each delay shows its own extra load.
+HEDGE_DELAYS_MS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800, 1200, 2000)
+HEDGE_SWEEP_LOAD = 10.0
 DEADLINE_MS = 10_000
+#: Races in flight at once in a planned run (budgets refill as in production).
+PLANNED_CONCURRENCY = 8
+#: The first part of each run is left out of the figures: learning settles there.
+WARMUP_FRACTION = 0.25
 
 
 @frozen
@@ -81,6 +88,9 @@ class Outcome:
     ttft_ms: float | None  # None: the race failed
     attempts: int
     wasted_tokens: int
+    winner: str | None = None
+    first: str | None = None  # who started first (hedged: the primary)
+    started: tuple[str, ...] = ()
 
 
 @define
@@ -145,12 +155,38 @@ HEAVY_TAILED: dict[str, SimProvider] = {
 }
 
 
+def _trio(ttft_ms: tuple[float, float, float], sigma: float, failures: tuple[float, ...] = (0.0,) * 3,
+          hangs: tuple[float, ...] = (0.0,) * 3) -> dict[str, SimProvider]:
+    return {
+        f"p{i}": SimProvider(model=f"p{i}", ttft_ms=t, sigma=sigma, failure_rate=failures[i], hang_rate=hangs[i],
+                             tokens_per_s=100, text="one two three four five")
+        for i, t in enumerate(ttft_ms)
+    }
+
+
+#: The learning scenarios (issue 13): each tests one way learning can go wrong.
+SCENARIOS: dict[str, dict[str, SimProvider]] = {
+    # The same profile three times: no provider should take over.
+    "identical": _trio((50, 50, 50), 0.8),
+    # One clearly fastest, listed last: it should win nearly always.
+    "one_fast": _trio((120, 60, 25), 0.5),
+    # Close medians, heavy tails, a few failures and hangs: the hedge delay's home.
+    "heavy_tail": _trio((40, 50, 60), 0.8, (0.02, 0.02, 0.02), (0.01, 0.01, 0.01)),
+    # The fastest is flaky: all-at-once strategies should keep racing it.
+    "one_bad": _trio((40, 50, 60), 0.8, (0.30, 0.02, 0.02), (0.05, 0.01, 0.01)),
+}
+
+
 def planned_config(names: list[str], variants: dict[str, tuple[str, int, HedgeOverride | None]]) -> Config:
-    """One virtual model per variant, every provider a ``planned`` python provider."""
+    """One virtual model per variant, every provider a ``planned`` python provider.
+
+    References keep the default (equal) priority, so ``hedged``'s order is its
+    own learning, as in a config that does not rank its providers.
+    """
     providers: dict[str, Any] = {n: PythonProvider(callable="raceway._bench:planned", model=n) for n in names}
     vms = {}
     for label, (strategy, grace, hedge) in variants.items():
-        refs = [ProviderRef(name=n, priority=len(names) - i) for i, n in enumerate(names)]
+        refs = [ProviderRef(name=n) for n in names]
         vms[label] = VirtualModel(strategy=strategy, grace_period_ms=grace, hedge=hedge, providers=refs)
     for n in names:
         vms[f"single {n}"] = VirtualModel(strategy="first_wins", providers=[ProviderRef(name=n)])
@@ -164,27 +200,49 @@ def planned_config(names: list[str], variants: dict[str, tuple[str, int, HedgeOv
 
 
 async def _run_planned(
-    config: Config, models: list[str], requests: int, progress: Callable[[int], None]
+    config: Config, models: list[str], requests: int, concurrency: int, seed: int, progress: Callable[[int], None]
 ) -> dict[str, list[Outcome]]:
-    results: dict[str, list[Outcome]] = {}
-    async with open_engine(config) as engine:
-        for model in models:
-            out: list[Outcome] = []
+    results: dict[str, list[Outcome | None]] = {}
+    for model in models:
+        # A fresh engine per variant: what one strategy learned must not help the next.
+        async with open_engine(config) as engine:
+            engine.tracker.rng.seed(seed)
+            out: list[Outcome | None] = [None] * requests
             results[model] = out
-            for i in range(requests):
-                TABLE.streamed.clear()
-                try:
-                    r = await engine.complete([{"role": "user", "content": "bench"}], model, bench_request=i)
-                except AllProvidersFailedError as exc:
-                    out.append(Outcome(None, len(exc.errors), sum(TABLE.streamed.values())))
-                except StreamInterruptedError:
-                    out.append(Outcome(None, 1, sum(TABLE.streamed.values())))
-                else:
-                    started = [a for a in r.attempts if a.status != "not_started"]
-                    wasted = sum(n for (_, p), n in TABLE.streamed.items() if p != r.provider)
-                    out.append(Outcome(r.ttft_ms, len(started), wasted))
-                progress(1)
-    return results
+            todo = iter(range(requests))
+
+            async def worker(
+                engine: Any = engine, model: str = model, out: list[Outcome | None] = out, todo: Any = todo
+            ) -> None:
+                for i in todo:
+                    out[i] = await _one(engine, model, i)
+                    progress(1)
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(concurrency):
+                    nursery.start_soon(worker)
+    return {m: [o for o in outs if o is not None] for m, outs in results.items()}
+
+
+async def _one(engine: Any, model: str, i: int) -> Outcome:
+    def streamed(winner: str | None) -> int:
+        mine = [k for k in TABLE.streamed if k[0] == i]
+        n = sum(TABLE.streamed.pop(k) for k in mine if k[1] != winner) if mine else 0
+        for k in mine:
+            TABLE.streamed.pop(k, None)
+        return n
+
+    try:
+        r = await engine.complete([{"role": "user", "content": "bench"}], model, bench_request=i)
+    except AllProvidersFailedError as exc:
+        return Outcome(None, len(exc.errors), streamed(None))
+    except StreamInterruptedError:
+        return Outcome(None, 1, streamed(None))
+    started = sorted((a for a in r.attempts if a.status != "not_started"), key=lambda a: (a.started_ms or 0.0, a.index))
+    return Outcome(
+        r.ttft_ms, len(started), streamed(r.provider), winner=r.provider,
+        first=started[0].provider if started else None, started=tuple(a.provider for a in started),
+    )
 
 
 def compare_planned(
@@ -194,31 +252,56 @@ def compare_planned(
     seed: int = 1,
     variants: dict[str, tuple[str, int, HedgeOverride | None]] | None = None,
     hedge_sweep: bool = True,
+    concurrency: int = PLANNED_CONCURRENCY,
+    warmup: float = WARMUP_FRACTION,
+    sweep_delays_ms: tuple[int, ...] = HEDGE_DELAYS_MS,
     progress: Callable[[int], None] = lambda n: None,
 ) -> dict[str, Any]:
-    """Race every variant against the same planned draws; return the report data."""
+    """Race every variant against the same planned draws; return the report data.
+
+    Each variant runs on a fresh engine, ``concurrency`` requests in flight;
+    the figures leave out the first ``warmup`` fraction of the requests (by
+    request number). ``hedge_sweep`` adds the hindsight-optimal curve: each
+    fixed delay of ``sweep_delays_ms`` with a budget that never binds.
+    """
     variants = dict(variants or DEFAULT_VARIANTS)
+    sweep: dict[str, tuple[str, int, HedgeOverride | None]] = {}
     if hedge_sweep:
-        for d in HEDGE_DELAYS_MS:
-            variants[f"hedged {d} ms"] = ("hedged", 0, HedgeOverride(delay_ms=d, max_extra_load=0.1))
+        for d in sweep_delays_ms:
+            sweep[f"hedged {d} ms"] = ("hedged", 0, HedgeOverride(delay_ms=d, max_extra_load=HEDGE_SWEEP_LOAD))
     names = list(profiles)
     TABLE.plans = draw_plans(profiles, requests, seed)
-    config = planned_config(names, variants)
-    models = [*variants, *(f"single {n}" for n in names)]
+    TABLE.streamed.clear()
+    config = planned_config(names, {**variants, **sweep})
+    models = [*variants, *sweep, *(f"single {n}" for n in names)]
     t = time.perf_counter()
-    raw = trio.run(_run_planned, config, models, requests, progress, clock=trio.testing.MockClock(autojump_threshold=0))
+    raw = trio.run(
+        _run_planned, config, models, requests, concurrency, seed, progress,
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    skip = int(requests * warmup)
     oracle = [
-        min((p.ttft * 1000 for p in row.values() if p.succeeds), default=None) for row in TABLE.plans
+        min((p.ttft * 1000 for p in row.values() if p.succeeds), default=None) for row in TABLE.plans[skip:]
     ]
-    report = summarise(raw, oracle=oracle, variants=list(variants), singles=[f"single {n}" for n in names])
+    measured = {m: outs[skip:] for m, outs in raw.items()}
+    report = summarise(measured, oracle=oracle, variants=list(variants), singles=[f"single {n}" for n in names])
+    if sweep:
+        report["hedge_curve"] = hedge_curve(measured, list(sweep), report["strategies"])
     report.update(
         mode="planned (virtual clock)",
         requests=requests,
+        measured_from=skip,
+        concurrency=concurrency,
         seed=seed,
         providers={n: attrs.asdict(p) for n, p in profiles.items()},
         wall_s=round(time.perf_counter() - t, 1),
     )
     return report
+
+
+def planned_races(profiles: int, requests: int, sweep: bool) -> int:
+    """Races a planned comparison runs (for a progress bar)."""
+    return requests * (len(DEFAULT_VARIANTS) + (len(HEDGE_DELAYS_MS) if sweep else 0) + profiles)
 
 
 def _pcts(ttfts: list[float | None]) -> dict[str, float]:
@@ -230,6 +313,11 @@ def _pcts(ttfts: list[float | None]) -> dict[str, float]:
     return {"p50_ms": q(0.50), "p95_ms": q(0.95), "p99_ms": q(0.99)}
 
 
+def _shares(names: list[str | None]) -> dict[str, float]:
+    counted = [n for n in names if n is not None]
+    return {n: round(counted.count(n) / len(counted), 3) for n in sorted(set(counted))} if counted else {}
+
+
 def summarise(
     raw: dict[str, list[Outcome]],
     *,
@@ -237,7 +325,7 @@ def summarise(
     variants: list[str],
     singles: list[str],
 ) -> dict[str, Any]:
-    """Percentiles, load and waste per strategy, with ratios to the oracle and best single."""
+    """Percentiles, load, waste and shares per strategy, with ratios to the oracle and best single."""
     rows: dict[str, dict[str, Any]] = {}
     for name, outs in raw.items():
         answered = sum(o.ttft_ms is not None for o in outs)
@@ -246,6 +334,9 @@ def summarise(
             "failures": len(outs) - answered,
             "requests_per_answer": round(sum(o.attempts for o in outs) / max(1, answered), 3),
             "wasted_tokens_per_request": round(statistics.fmean(o.wasted_tokens for o in outs), 1),
+            "win_share": _shares([o.winner for o in outs]),
+            "first_attempt_share": _shares([o.first for o in outs]),
+            "attempt_share": _shares([p for o in outs for p in o.started]),
             "cdf_ms": sorted(o.ttft_ms for o in outs if o.ttft_ms is not None),
         }
     best_single = min(singles, key=lambda s: rows[s]["p99_ms"]) if singles else None
@@ -261,6 +352,43 @@ def summarise(
             row[key] = {p: round(row[p] / base[p], 3) if base[p] else None for p in ("p50_ms", "p95_ms", "p99_ms")}
     return {"strategies": {n: rows[n] for n in variants}, "singles": {n: rows[n] for n in singles},
             "reference": ref, "best_single": best_single}
+
+
+def hedge_curve(raw: dict[str, list[Outcome]], sweep: list[str], strategies: dict[str, Any]) -> dict[str, Any]:
+    """The hindsight-optimal fixed delays: for each extra load, the lowest p99 any fixed delay reached
+    with no more load; and where ``hedged auto`` sits against it (interpolated at auto's own load)."""
+    points = []
+    for name in sweep:
+        outs = raw[name]
+        answered = sum(o.ttft_ms is not None for o in outs)
+        load = sum(o.attempts for o in outs) / max(1, answered)
+        points.append({"variant": name, "requests_per_answer": round(load, 4),
+                       "p99_ms": _pcts([o.ttft_ms for o in outs])["p99_ms"]})
+    frontier: list[dict[str, Any]] = []
+    for pt in sorted(points, key=lambda p: (p["requests_per_answer"], p["p99_ms"])):
+        if not frontier or pt["p99_ms"] < frontier[-1]["p99_ms"]:
+            frontier.append(pt)
+    curve: dict[str, Any] = {"points": points, "frontier": frontier}
+    auto = strategies.get("hedged auto")
+    if auto is not None and frontier:
+        load, best = auto["requests_per_answer"], _frontier_at(frontier, auto["requests_per_answer"])
+        curve["auto"] = {"requests_per_answer": load, "p99_ms": auto["p99_ms"], "best_fixed_p99_ms": best,
+                         "vs_best_fixed": round(auto["p99_ms"] / best, 3) if best else None}
+    return curve
+
+
+def _frontier_at(frontier: list[dict[str, Any]], load: float) -> float | None:
+    """The frontier's p99 at ``load``: linear between the points around it (the step below, past its ends)."""
+    below = [p for p in frontier if p["requests_per_answer"] <= load]
+    above = [p for p in frontier if p["requests_per_answer"] > load]
+    if not below:
+        return None
+    lo = below[-1]
+    if not above:
+        return float(lo["p99_ms"])
+    hi = above[0]
+    f = (load - lo["requests_per_answer"]) / (hi["requests_per_answer"] - lo["requests_per_answer"])
+    return round(float(lo["p99_ms"] + f * (hi["p99_ms"] - lo["p99_ms"])), 1)
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -137,6 +137,10 @@ class Record:
     speed_confidence: float = 0.0
     updated: float | None = None
     last_seen: float | None = None
+    # Evidence for exploration: first tokens seen, discounted per race of this
+    # tracker since (see Tracker.sample); `info_race`: the race it was last updated at.
+    info: float = 0.0
+    info_race: int = 0
     # What performance_file already holds of this record (see _persist.py).
     saved: dict[str, int] = field(factory=dict)
     saved_failures: dict[str, int] = field(factory=dict)
@@ -179,7 +183,7 @@ class Record:
             self.ttft.add(ttft)
             self.ttft_mean = ttft if self.ttft_mean is None else self.ttft_mean + EWMA_ALPHA * (ttft - self.ttft_mean)
             self.speed_confidence = 1.0 / (2.0 - self.speed_confidence)  # n/(n+1) -> (n+1)/(n+2)
-        elif obs.waited_ms is not None and (status == "cancelled" or status == "timeout"):
+        elif status == "cancelled" and obs.waited_ms is not None:
             self.ttft.censor(obs.waited_ms)  # its TTFT is at least this: censored, not a sample
         latency = obs.latency_ms
         if latency is not None:
@@ -222,7 +226,7 @@ class Record:
         """Speed of the median TTFT (a lower bound of it when censoring hides it); neutral if unknown."""
         if self.speed_confidence <= 0.0:
             return NEUTRAL
-        median = self.ttft.quantile(0.5)
+        median = self.ttft.median()
         return NEUTRAL if median is None else speed_of(median)
 
     def parts(self, now: float) -> dict[str, float]:
