@@ -21,6 +21,7 @@ if _typing.TYPE_CHECKING:
     from ._chunk import Usage as Usage
     from ._config import AnthropicProvider as AnthropicProvider
     from ._config import Config as Config
+    from ._config import CooldownConfig as CooldownConfig
     from ._config import HedgeConfig as HedgeConfig
     from ._config import HedgeOverride as HedgeOverride
     from ._config import MonitorConfig as MonitorConfig
@@ -118,6 +119,7 @@ _EXPORTS: dict[str, str] = {
     "GiveUp": "._strategies",
     "HealthReport": "._engine",
     "HedgeBudget": "._strategies",
+    "CooldownConfig": "._config",
     "HedgeConfig": "._config",
     "HedgeOverride": "._config",
     "Hedged": "._strategies",
