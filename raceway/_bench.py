@@ -396,8 +396,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# raceway bench — {report.get('mode', '')}",
         "",
-        f"{report.get('requests')} requests per strategy, seed {report.get('seed')}. "
-        f"Caller TTFT in ms (a failed request counts as {DEADLINE_MS} ms).",
+        f"{report.get('requests')} requests per strategy, seed {report.get('seed')}"
+        + (f", {report['concurrency']} in flight, figures from request {report['measured_from']} on"
+           if "concurrency" in report else "")
+        + f". Caller TTFT in ms (a failed request counts as {DEADLINE_MS} ms).",
         "",
         "| strategy | p50 | p95 | p99 | p99 / oracle | p99 / best single | failures | requests per answer | wasted tokens per request |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -419,6 +421,22 @@ def markdown(report: dict[str, Any]) -> str:
     if "oracle" in report["reference"]:
         o = report["reference"]["oracle"]
         lines.append(f"| oracle | {o['p50_ms']:.0f} | {o['p95_ms']:.0f} | {o['p99_ms']:.0f} | 1.00 | | | | |")
+    lines += ["", "| strategy | share of wins | share of first attempts | share of attempts |", "|---|---|---|---|"]
+    for name, row in report["strategies"].items():
+        shares = [" ".join(f"{k} {v:.0%}" for k, v in row.get(key, {}).items())
+                  for key in ("win_share", "first_attempt_share", "attempt_share")]
+        lines.append(f"| {name} | {' | '.join(shares)} |")
+    curve = report.get("hedge_curve")
+    if curve:
+        lines += ["", "Hindsight-optimal fixed hedge delays (a budget that never binds): the best p99 for each load.",
+                  "", "| fixed delay | requests per answer | p99 |", "|---|---:|---:|"]
+        lines += [f"| {p['variant']} | {p['requests_per_answer']:.3f} | {p['p99_ms']:.0f} |" for p in curve["frontier"]]
+        auto = curve.get("auto")
+        if auto:
+            lines.append(
+                f"| **hedged auto** | {auto['requests_per_answer']:.3f} | {auto['p99_ms']:.0f} "
+                f"(best fixed at that load: {auto['best_fixed_p99_ms']}, ratio {auto['vs_best_fixed']}) |"
+            )
     return "\n".join(lines) + "\n"
 
 

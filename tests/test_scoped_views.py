@@ -9,13 +9,13 @@ import attrs
 import pytest
 import trio
 import trio.testing
+from test_tracker import Clock, race
 
 import raceway
 from raceway._cli import _demo_headless, main
 from raceway._monitor import stats_to_wire
 from raceway._persist import PerformanceFile, read_file
 from raceway._tracker import Tracker
-from test_tracker import Clock, race
 
 HI = [{"role": "user", "content": "hi"}]
 
