@@ -74,6 +74,7 @@ MEDIAN_SE = math.sqrt(math.pi / 2)
 _INV_MIN = 1.0 / MIN_MS
 _log2 = math.log2
 _NAN = math.nan
+_HALF_STEP: float = 2.0 ** (0.5 / STEPS_PER_DOUBLING)
 #: F values this close count as equal (so q = 0.5 of two values is the lower one, by rank).
 _TIE = 1e-12
 
@@ -355,6 +356,8 @@ class LatencySketch:
     def _smooth(self, q: float) -> float:
         fs, vs = self._curve_f, self._curve_v
         if not fs or q >= fs[-1] - _TIE:
+            if fs and self._open_tail:  # beyond the answers: where the curve left off, at least
+                return max(vs[-1] * _HALF_STEP, self.lower_bound())
             return self._lookup(q)
         j = bisect_left(fs, q - _TIE)
         below = fs[j - 1] if j else 0.0
