@@ -72,6 +72,7 @@ if _typing.TYPE_CHECKING:
     from ._race import Race as Race
     from ._result import AttemptRecord as AttemptRecord
     from ._result import RaceResult as RaceResult
+    from ._stats import ProviderStats as ProviderStats
     from ._strategies import Answer as Answer
     from ._strategies import Completed as Completed
     from ._strategies import Contender as Contender
@@ -92,7 +93,6 @@ if _typing.TYPE_CHECKING:
     from ._strategies import Wait as Wait
     from ._strategies import Weighted as Weighted
     from ._strategies import default_quality_score as default_quality_score
-    from ._tracker import ProviderStats as ProviderStats
 
 #: Public name -> the private module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -137,7 +137,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderProtocolError": "._errors",
     "ProviderRecovered": "._events",
     "ProviderRef": "._config",
-    "ProviderStats": "._tracker",
+    "ProviderStats": "._stats",
     "ProviderTimeoutError": "._errors",
     "PythonProvider": "._config",
     "Quality": "._strategies",

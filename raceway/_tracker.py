@@ -69,8 +69,8 @@ Student-t tails, and as many samples as Greenwood's variance says the median
 is worth (heavy censoring — a provider seen mostly as a cancelled hedge —
 counts for little). Two things keep it from locking in, both measured on the
 ``identical`` and ``one_fast`` benchmark scenarios: draws are
-:data:`EXPLORE` (1.25) times as wide as the standard error, and the evidence
-behind a draw halves for every :data:`RACE_HALF_LIFE` (45) races in which
+``_explore.EXPLORE`` (1.25) times as wide as the standard error, and the evidence
+behind a draw halves for every ``_explore.RACE_HALF_LIFE`` (45) races in which
 the provider gave no first token, so an estimate nobody refreshes regains
 its uncertainty (discounted Thompson sampling). An unmeasured provider draws
 from a wide prior around the race's measured medians; one whose median
@@ -84,124 +84,37 @@ first in about 5-9 % of 300 races, fewer as evidence accumulates.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from attrs import field, frozen
+from attrs import frozen
 
+from . import _explore
 from ._cooldown import ALL_AT_ONCE, ONE_AT_A_TIME, CooldownPolicy, Cooldowns
-from ._estimate import MEDIAN_SE
 from ._events import ProviderCooldown, ProviderRecovered, RaceFinished
+from ._explore import AUTO_HEDGE_FALLBACK_S as AUTO_HEDGE_FALLBACK_S
+from ._explore import RACE_DISCOUNT
 from ._ratecap import RateCaps
 from ._record import (
     _FAILED,
     NEUTRAL,
     NOT_ITS_FAULT,
-    RATE_PRIOR,
     STALE_S,
-    W_RELIABILITY,
-    W_SPEED,
     Change,
     Record,
-    decay,
     merge_records,
     observe,
-    speed_of,
 )
 from ._result import AttemptRecord
+from ._stats import ProviderStats, stats_of
 
-__all__ = ["STALE_S", "Change", "ProviderStats", "RacePolicy", "Record", "Tracker", "merge_records"]
+__all__ = ["AUTO_HEDGE_FALLBACK_S", "STALE_S", "Change", "ProviderStats", "RacePolicy", "Record", "Tracker", "merge_records"]
 
 #: Finished races kept for a monitor client's snapshot (the dashboard's history).
 RECENT_RACES = 200
-#: An unmeasured provider's TTFT prior: a lognormal this wide (log sd) around the
-#: race's measured medians, or around PRIOR_TTFT_MS when none is measured.
-PRIOR_SIGMA = 1.0
-PRIOR_TTFT_MS = 500.0
-#: Pseudo-observations of PRIOR_SIGMA behind a measured provider's TTFT spread.
-SPREAD_PRIOR_N = 3.0
-#: Degrees of freedom the Student-t draws start from (a prior worth this many samples).
-T_DOF_PRIOR = 2.0
-#: Draws are this many times wider than the estimate's standard error. Under
-#: ``hedged`` a provider is measured without bias mostly while it runs first,
-#: so one whose estimate came out high is slow to correct it; wider draws try
-#: it again sooner (see the module docstring for what that costs).
-EXPLORE = 1.25
-#: Discounted Thompson sampling: the evidence behind a draw halves for every
-#: this many races recorded in which the provider produced no first token, so
-#: an estimate that stopped being refreshed (a provider that looked slow and is
-#: no longer tried) regains its uncertainty and is tried again.
-RACE_HALF_LIFE = 45.0
-RACE_DISCOUNT: float = 2.0 ** (-1.0 / RACE_HALF_LIFE)
-#: The reliability estimate is an average over about this many attempts at most.
-RATE_N_MAX = 2.0 / 0.05 - 1.0
-#: ``hedge.delay_ms: auto``: the quantile is raised by this many standard errors
-#: (``sqrt(q (1 - q) / n)``), so that with few samples the delay is long and
-#: hedges are rare, and with a full window (n ≈ 185) p90 becomes about p92: the
-#: budget stays a cap that is rarely reached, not a target.
-HEDGE_Z = 1.0
-#: Before any TTFT was seen, the hedge waits this many seconds...
-AUTO_HEDGE_FALLBACK_S = 1.0
-#: ...and never less or more than these.
-AUTO_HEDGE_MIN_S = 0.002
-AUTO_HEDGE_MAX_S = 30.0
-
-
-@frozen(kw_only=True)
-class ProviderStats:
-    """A snapshot of one ``provider/model``'s record (see :meth:`Engine.stats`).
-
-    ``races`` counts attempts started; ``wins`` those that won; ``losses``
-    those that answered while another won; ``cancellations`` those stopped
-    before their first token (neither losses nor failures); ``failures`` maps
-    error kinds (``http``, ``timeout``, ...) to counts. Latencies are
-    milliseconds: ``ttft_*`` from the attempt's start to its first token
-    (censoring-aware, see the module docstring), ``latency_*`` from its start
-    to the end of its answer (winners only). ``score`` is in [0, 1],
-    ``score_parts`` its two parts (``reliability``, ``speed``).
-    ``cooldown_until`` is the wall-clock end of a cooldown (past: awaiting
-    its trial race), ``None`` when the provider races as usual.
-    """
-
-    races: int
-    wins: int
-    losses: int
-    cancellations: int
-    failures: dict[str, int]
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
-    ttft_mean_ms: float | None
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_mean_ms: float | None
-    output_chars: int
-    score: float
-    last_seen: float | None
-    cooldown_until: float | None = None
-    provider: str = ""
-    model: str = ""
-    answered: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    score_parts: dict[str, float] = field(factory=dict)
-    consecutive_failures: int = 0
-    cooldown_reason: str | None = None
-    ttft_p90_ms: float | None = None
-    ttft_samples: float = 0.0
-
-    @property
-    def win_rate(self) -> float:
-        """Wins among attempts that were not cut short (a cancellation is no loss)."""
-        decided = self.races - self.cancellations
-        return self.wins / decided if decided > 0 else 0.0
-
-    @property
-    def failure_count(self) -> int:
-        return sum(self.failures.values())
 
 
 @frozen
@@ -378,82 +291,30 @@ class Tracker:
         return None if r is None or r.ttft.n_events <= 0 else r.ttft.quantile(q)
 
     def hedge_delay(self, label: str, q: float) -> float:
-        """``hedge.delay_ms: auto`` for ``label``: its TTFT at quantile ``q``, seconds, clamped.
+        """``hedge.delay_ms: auto`` for ``label``: its TTFT at quantile ``q`` (raised by one
+        standard error), seconds, clamped; 1 s before any TTFT (``_explore.hedge_delay``)."""
+        return _explore.hedge_delay(self._records.get(label), q)
 
-        The quantile is raised by :data:`HEDGE_Z` standard errors of the
-        estimate (see there); :data:`AUTO_HEDGE_FALLBACK_S` before any TTFT.
-        """
-        r = self._records.get(label)
-        if r is None or r.ttft.n_events <= 0:
-            return AUTO_HEDGE_FALLBACK_S
-        sketch = r.ttft
-        up = q + HEDGE_Z * math.sqrt(q * (1.0 - q) / max(1.0, sketch.n))
-        ms = sketch.smooth_quantile(up if up < 1.0 else 1.0) or 0.0
-        return min(AUTO_HEDGE_MAX_S, max(AUTO_HEDGE_MIN_S, ms / 1000))
-
-    def sample(self, label: str, rng: random.Random | None = None, prior_ms: float = PRIOR_TTFT_MS) -> tuple[float, float]:
-        """One Thompson draw for ``label``: ``(score, ttft_ms)`` from the uncertainty of its estimates.
-
-        Unmeasured TTFTs draw from a lognormal of width :data:`PRIOR_SIGMA`
-        around ``prior_ms``, truncated below by what censoring proved.
-        """
-        rng = rng or self.rng
-        g, gamma = rng.gauss, rng.gammavariate
-        r = self._records.get(label)
-        if r is None:
-            ttft = prior_ms * math.exp(PRIOR_SIGMA * g(0.0, 1.0))
-            rel = NEUTRAL + 0.25 * g(0.0, 1.0)
-        else:
-            d = 1.0 if r.updated is None else decay(self.clock() - r.updated)
-            sketch = r.ttft
-            n = min(sketch.n_events, r.info * RACE_DISCOUNT ** (self._races - r.info_race)) * d
-            median = sketch.median() if n > 0.0 else None
-            if median is not None and sketch.bounded(0.5) and sketch.log_mean is not None:
-                n = min(n, sketch.n_effective * d)
-                # Conjugate normal posterior of the mean log TTFT (= the log median of
-                # a lognormal): centre and spread from the answers, the spread shrunk
-                # toward PRIOR_SIGMA while few are in, Student-t tails (unknown variance).
-                spread = sketch.log_sd or 0.0
-                s = (n * spread + SPREAD_PRIOR_N * PRIOR_SIGMA) / (n + SPREAD_PRIOR_N)
-                nu = n + T_DOF_PRIOR
-                t = g(0.0, 1.0) / math.sqrt(gamma(nu / 2.0, 2.0) / nu)
-                ttft = math.exp(sketch.log_mean + EXPLORE * s / math.sqrt(n + 1.0) * t)
-            else:
-                # Censoring hides the median: it is beyond what was seen, as far as
-                # the few observations tell. Draw around that bound (or the prior,
-                # if higher), as widely as they allow: never a hard floor, which
-                # would shut a provider out for good after one slow answer.
-                seen = sketch.n * d
-                anchor = max(sketch.lower_bound(), prior_ms) if n <= 0.0 else sketch.lower_bound()
-                ttft = max(anchor, 1e-3) * math.exp(MEDIAN_SE * PRIOR_SIGMA / math.sqrt(seen + 1.0) * g(0.0, 1.0))
-            mean = NEUTRAL + (r.reliability - NEUTRAL) * d
-            n_rel = min(r.n_reliability * d, RATE_N_MAX)
-            rel = mean + math.sqrt(mean * (1.0 - mean) / (n_rel + RATE_PRIOR + 1.0)) * g(0.0, 1.0)
-        rel = 0.0 if rel < 0.0 else 1.0 if rel > 1.0 else rel
-        return W_RELIABILITY * rel + W_SPEED * speed_of(ttft), ttft
+    def sample(
+        self, label: str, rng: random.Random | None = None, prior_ms: float = _explore.PRIOR_TTFT_MS
+    ) -> tuple[float, float]:
+        """One Thompson draw for ``label``: ``(score, ttft_ms)`` (``_explore.draw``)."""
+        return _explore.draw(self._records.get(label), rng or self.rng, prior_ms, self._races, self.clock())
 
     def sample_race(self, labels: Sequence[str], rng: random.Random | None = None) -> list[tuple[float, float | None]]:
-        """:meth:`sample` for each of a race's participants.
+        """:meth:`sample` for each of a race's participants, unmeasured ones drawn around the measured.
 
-        The unmeasured ones' prior is the geometric mean of the measured
-        medians: they are presumed typical, widely. When none is measured
-        there is nothing to explore yet (any order measures someone): every
-        participant gets the neutral ``(0.5, None)``, exactly what a fresh
-        engine's strategies see.
+        When no participant has any record there is nothing to explore yet
+        (any order measures someone): each gets the neutral ``(0.5, None)``,
+        exactly what a fresh engine's strategies see.
         """
-        logs = 0.0
-        known = 0
-        for label in labels:
-            r = self._records.get(label)
-            if r is not None and r.ttft.n_events > 0:
-                median = r.ttft.median()
-                if median is not None and median > 0.0:
-                    logs += math.log(median)
-                    known += 1
-        if not known and not any(label in self._records for label in labels):
+        records = [self._records.get(label) for label in labels]
+        prior = _explore.race_prior(records)
+        if prior is None:
             return [(NEUTRAL, None)] * len(labels)
-        prior = math.exp(logs / known) if known else PRIOR_TTFT_MS
-        return [self.sample(label, rng, prior) for label in labels]
+        rng = rng or self.rng
+        now = self.clock()
+        return [_explore.draw(r, rng, prior, self._races, now) for r in records]
 
     def snapshot(self, labels: Iterable[str] | None = None, *, this_run: bool = False) -> dict[str, ProviderStats]:
         """Statistics now: of ``labels`` that have any (default: every ``provider/model`` known).
@@ -464,44 +325,10 @@ class Tracker:
         now = self.clock()
         records = self._records
         chosen = records if labels is None else {k: records[k] for k in dict.fromkeys(labels) if k in records}
-        return {label: self._stats(label, r, now, this_run) for label, r in chosen.items()}
+        return {label: stats_of(label, r, now, this_run, self.cooldowns) for label, r in chosen.items()}
 
     def labels(self) -> list[str]:
         return list(self._records)
-
-    def _stats(self, label: str, r: Record, now: float, this_run: bool) -> ProviderStats:
-        r.ttft.refresh()
-        r.latency.refresh()
-        counts = r.counters()
-        failures = dict(r.failures)
-        if this_run and (r.baseline or r.baseline_failures):
-            counts = {k: v - r.baseline.get(k, 0) for k, v in counts.items()}
-            failures = {k: n for k, v in failures.items() if (n := v - r.baseline_failures.get(k, 0))}
-        has_ttft = r.ttft.n_events > 0
-        has_latency = r.latency.n_events > 0
-        return ProviderStats(
-            **{k: counts[k] for k in ("races", "wins", "losses", "cancellations", "output_chars")},
-            failures=failures,
-            ttft_p50_ms=r.ttft.quantile(0.5) if has_ttft else None,
-            ttft_p95_ms=r.ttft.quantile(0.95) if has_ttft else None,
-            ttft_mean_ms=r.ttft_mean,
-            latency_p50_ms=r.latency.quantile(0.5) if has_latency else None,
-            latency_p95_ms=r.latency.quantile(0.95) if has_latency else None,
-            latency_mean_ms=r.latency_mean,
-            score=r.score(now),
-            last_seen=r.last_seen,
-            cooldown_until=self.cooldowns.until(label),
-            provider=r.provider,
-            model=r.model,
-            answered=counts["answered"],
-            input_tokens=counts["input_tokens"],
-            output_tokens=counts["output_tokens"],
-            score_parts=r.parts(now),
-            consecutive_failures=self.cooldowns.consecutive_failures(label),
-            cooldown_reason=self.cooldowns.reason(label),
-            ttft_p90_ms=r.ttft.quantile(0.9) if has_ttft else None,
-            ttft_samples=round(r.ttft.n_events, 1),
-        )
 
     # -------------------------------------------------------- persistence
 
