@@ -22,6 +22,7 @@ if _typing.TYPE_CHECKING:
     from ._chunk import Usage as Usage
     from ._config import AnthropicProvider as AnthropicProvider
     from ._config import Config as Config
+    from ._config import CooldownConfig as CooldownConfig
     from ._config import HedgeConfig as HedgeConfig
     from ._config import HedgeOverride as HedgeOverride
     from ._config import MonitorConfig as MonitorConfig
@@ -74,6 +75,7 @@ if _typing.TYPE_CHECKING:
     from ._race import Race as Race
     from ._result import AttemptRecord as AttemptRecord
     from ._result import RaceResult as RaceResult
+    from ._stats import ProviderStats as ProviderStats
     from ._strategies import Answer as Answer
     from ._strategies import AttemptView as AttemptView
     from ._strategies import Completed as Completed
@@ -96,7 +98,6 @@ if _typing.TYPE_CHECKING:
     from ._strategies import Wait as Wait
     from ._strategies import Weighted as Weighted
     from ._strategies import default_quality_score as default_quality_score
-    from ._tracker import ProviderStats as ProviderStats
 
 #: Public name -> the private module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -124,6 +125,7 @@ _EXPORTS: dict[str, str] = {
     "GiveUp": "._strategies",
     "HealthReport": "._engine",
     "HedgeBudget": "._strategies",
+    "CooldownConfig": "._config",
     "HedgeConfig": "._config",
     "HedgeOverride": "._config",
     "Hedged": "._strategies",
@@ -142,7 +144,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderProtocolError": "._errors",
     "ProviderRecovered": "._events",
     "ProviderRef": "._config",
-    "ProviderStats": "._tracker",
+    "ProviderStats": "._stats",
     "ProviderTimeoutError": "._errors",
     "PythonProvider": "._config",
     "Quality": "._strategies",

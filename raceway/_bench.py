@@ -37,6 +37,8 @@ import trio
 import trio.testing
 from attrs import define, field, frozen
 
+from ._bench_scenarios import SCENARIOS as SCENARIOS
+from ._bench_scenarios import hedge_curve
 from ._config import (
     Config,
     HedgeOverride,
@@ -58,8 +60,15 @@ DEFAULT_VARIANTS: dict[str, tuple[str, int, HedgeOverride | None]] = {
     "quality": ("quality", 250, None),
     "hedged auto": ("hedged", 0, HedgeOverride(delay_ms="auto", max_extra_load=0.1)),
 }
-HEDGE_DELAYS_MS = (50, 100, 200, 400, 800)
+#: The fixed hedge delays swept for the hindsight-optimal curve, with a budget
+#: that never binds (HEDGE_SWEEP_LOAD), so each delay shows its own extra load.
+HEDGE_DELAYS_MS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800, 1200, 2000)
+HEDGE_SWEEP_LOAD = 10.0
 DEADLINE_MS = 10_000
+#: Races in flight at once in a planned run (budgets refill as in production).
+PLANNED_CONCURRENCY = 8
+#: The first part of each run is left out of the figures: learning settles there.
+WARMUP_FRACTION = 0.25
 
 
 @frozen
@@ -86,6 +95,9 @@ class Outcome:
     wasted_tokens: int
     cost_usd: float | None = None  # the race's (RaceResult.cost_usd); None: no prices
     wasted_usd: float | None = None
+    winner: str | None = None
+    first: str | None = None  # who started first (hedged: the primary)
+    started: tuple[str, ...] = ()
 
 
 @define
@@ -157,13 +169,17 @@ def planned_config(
     variants: dict[str, tuple[str, int, HedgeOverride | None]],
     prices: dict[str, Prices | None] | None = None,
 ) -> Config:
-    """One virtual model per variant, every provider a ``planned`` python provider."""
+    """One virtual model per variant, every provider a ``planned`` python provider.
+
+    References keep the default (equal) priority, so ``hedged``'s order is its
+    own learning, as in a config that does not rank its providers.
+    """
     providers: dict[str, Any] = {
         n: PythonProvider(callable="raceway._bench:planned", model=n, prices=(prices or {}).get(n)) for n in names
     }
     vms = {}
     for label, (strategy, grace, hedge) in variants.items():
-        refs = [ProviderRef(name=n, priority=len(names) - i) for i, n in enumerate(names)]
+        refs = [ProviderRef(name=n) for n in names]
         vms[label] = VirtualModel(strategy=strategy, grace_period_ms=grace, hedge=hedge, providers=refs)
     for n in names:
         vms[f"single {n}"] = VirtualModel(strategy="first_wins", providers=[ProviderRef(name=n)])
@@ -177,27 +193,49 @@ def planned_config(
 
 
 async def _run_planned(
-    config: Config, models: list[str], requests: int, progress: Callable[[int], None]
+    config: Config, models: list[str], requests: int, concurrency: int, seed: int, progress: Callable[[int], None]
 ) -> dict[str, list[Outcome]]:
-    results: dict[str, list[Outcome]] = {}
-    async with open_engine(config) as engine:
-        for model in models:
-            out: list[Outcome] = []
+    results: dict[str, list[Outcome | None]] = {}
+    for model in models:
+        # A fresh engine per variant: what one strategy learned must not help the next.
+        async with open_engine(config) as engine:
+            engine.tracker.rng.seed(seed)
+            out: list[Outcome | None] = [None] * requests
             results[model] = out
-            for i in range(requests):
-                TABLE.streamed.clear()
-                try:
-                    r = await engine.complete([{"role": "user", "content": "bench"}], model, bench_request=i)
-                except AllProvidersFailedError as exc:
-                    out.append(Outcome(None, len(exc.errors), sum(TABLE.streamed.values())))
-                except StreamInterruptedError:
-                    out.append(Outcome(None, 1, sum(TABLE.streamed.values())))
-                else:
-                    started = [a for a in r.attempts if a.status != "not_started"]
-                    wasted = sum(n for (_, p), n in TABLE.streamed.items() if p != r.provider)
-                    out.append(Outcome(r.ttft_ms, len(started), wasted, r.cost_usd, r.wasted_cost_usd))
-                progress(1)
-    return results
+            todo = iter(range(requests))
+
+            async def worker(
+                engine: Any = engine, model: str = model, out: list[Outcome | None] = out, todo: Any = todo
+            ) -> None:
+                for i in todo:
+                    out[i] = await _one(engine, model, i)
+                    progress(1)
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(concurrency):
+                    nursery.start_soon(worker)
+    return {m: [o for o in outs if o is not None] for m, outs in results.items()}
+
+
+async def _one(engine: Any, model: str, i: int) -> Outcome:
+    def streamed(winner: str | None) -> int:
+        mine = [k for k in TABLE.streamed if k[0] == i]
+        n = sum(TABLE.streamed.pop(k) for k in mine if k[1] != winner) if mine else 0
+        for k in mine:
+            TABLE.streamed.pop(k, None)
+        return n
+
+    try:
+        r = await engine.complete([{"role": "user", "content": "bench"}], model, bench_request=i)
+    except AllProvidersFailedError as exc:
+        return Outcome(None, len(exc.errors), streamed(None))
+    except StreamInterruptedError:
+        return Outcome(None, 1, streamed(None))
+    started = sorted((a for a in r.attempts if a.status != "not_started"), key=lambda a: (a.started_ms or 0.0, a.index))
+    return Outcome(
+        r.ttft_ms, len(started), streamed(r.provider), r.cost_usd, r.wasted_cost_usd, winner=r.provider,
+        first=started[0].provider if started else None, started=tuple(a.provider for a in started),
+    )
 
 
 def compare_planned(
@@ -207,35 +245,63 @@ def compare_planned(
     seed: int = 1,
     variants: dict[str, tuple[str, int, HedgeOverride | None]] | None = None,
     hedge_sweep: bool = True,
+    concurrency: int = PLANNED_CONCURRENCY,
+    warmup: float = WARMUP_FRACTION,
+    sweep_delays_ms: tuple[int, ...] = HEDGE_DELAYS_MS,
     progress: Callable[[int], None] = lambda n: None,
     run: Callable[..., Any] = trio.run,
 ) -> dict[str, Any]:
     """Race every variant against the same planned draws; return the report data.
 
     ``run`` runs the races (``trio.run``; the CLI's stops on SIGINT/SIGTERM).
+    Each variant runs on a fresh engine, ``concurrency`` requests in flight;
+    the figures leave out the first ``warmup`` fraction of the requests (by
+    request number). ``hedge_sweep`` adds the hindsight-optimal curve: each
+    fixed delay of ``sweep_delays_ms`` with a budget that never binds.
     """
     variants = dict(variants or DEFAULT_VARIANTS)
+    sweep: dict[str, tuple[str, int, HedgeOverride | None]] = {}
     if hedge_sweep:
-        for d in HEDGE_DELAYS_MS:
-            variants[f"hedged {d} ms"] = ("hedged", 0, HedgeOverride(delay_ms=d, max_extra_load=0.1))
+        for d in sweep_delays_ms:
+            sweep[f"hedged {d} ms"] = ("hedged", 0, HedgeOverride(delay_ms=d, max_extra_load=HEDGE_SWEEP_LOAD))
     names = list(profiles)
     TABLE.plans = draw_plans(profiles, requests, seed)
-    config = planned_config(names, variants, {n: p.prices for n, p in profiles.items()})
-    models = [*variants, *(f"single {n}" for n in names)]
+    TABLE.streamed.clear()
+    config = planned_config(names, {**variants, **sweep}, {n: p.prices for n, p in profiles.items()})
+    models = [*variants, *sweep, *(f"single {n}" for n in names)]
     t = time.perf_counter()
-    raw = run(_run_planned, config, models, requests, progress, clock=trio.testing.MockClock(autojump_threshold=0))
+    raw = run(
+        _run_planned, config, models, requests, concurrency, seed, progress,
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    skip = int(requests * warmup)
     oracle = [
-        min((p.ttft * 1000 for p in row.values() if p.succeeds), default=None) for row in TABLE.plans
+        min((p.ttft * 1000 for p in row.values() if p.succeeds), default=None) for row in TABLE.plans[skip:]
     ]
-    report = summarise(raw, oracle=oracle, variants=list(variants), singles=[f"single {n}" for n in names])
+    measured = {m: outs[skip:] for m, outs in raw.items()}
+    report = summarise(measured, oracle=oracle, variants=list(variants), singles=[f"single {n}" for n in names])
+    if sweep:
+        points = {}
+        for name in sweep:
+            outs = measured[name]
+            answered = sum(o.ttft_ms is not None for o in outs)
+            points[name] = (sum(o.attempts for o in outs) / max(1, answered), _pcts([o.ttft_ms for o in outs])["p99_ms"])
+        report["hedge_curve"] = hedge_curve(points, report["strategies"])
     report.update(
         mode="planned (virtual clock)",
         requests=requests,
+        measured_from=skip,
+        concurrency=concurrency,
         seed=seed,
         providers={n: attrs.asdict(p) for n, p in profiles.items()},
         wall_s=round(time.perf_counter() - t, 1),
     )
     return report
+
+
+def planned_races(profiles: int, requests: int, sweep: bool) -> int:
+    """Races a planned comparison runs (for a progress bar)."""
+    return requests * (len(DEFAULT_VARIANTS) + (len(HEDGE_DELAYS_MS) if sweep else 0) + profiles)
 
 
 def _pcts(ttfts: list[float | None]) -> dict[str, float]:
@@ -247,6 +313,11 @@ def _pcts(ttfts: list[float | None]) -> dict[str, float]:
     return {"p50_ms": q(0.50), "p95_ms": q(0.95), "p99_ms": q(0.99)}
 
 
+def _shares(names: list[str | None]) -> dict[str, float]:
+    counted = [n for n in names if n is not None]
+    return {n: round(counted.count(n) / len(counted), 3) for n in sorted(set(counted))} if counted else {}
+
+
 def summarise(
     raw: dict[str, list[Outcome]],
     *,
@@ -254,7 +325,7 @@ def summarise(
     variants: list[str],
     singles: list[str],
 ) -> dict[str, Any]:
-    """Percentiles, load and waste per strategy, with ratios to the oracle and best single."""
+    """Percentiles, load, waste and shares per strategy, with ratios to the oracle and best single."""
     rows: dict[str, dict[str, Any]] = {}
     for name, outs in raw.items():
         answered = sum(o.ttft_ms is not None for o in outs)
@@ -264,6 +335,9 @@ def summarise(
             "requests_per_answer": round(sum(o.attempts for o in outs) / max(1, answered), 3),
             "wasted_tokens_per_request": round(statistics.fmean(o.wasted_tokens for o in outs), 1),
             **_costs(outs, answered),
+            "win_share": _shares([o.winner for o in outs]),
+            "first_attempt_share": _shares([o.first for o in outs]),
+            "attempt_share": _shares([p for o in outs for p in o.started]),
             "cdf_ms": sorted(o.ttft_ms for o in outs if o.ttft_ms is not None),
         }
     best_single = min(singles, key=lambda s: rows[s]["p99_ms"]) if singles else None
@@ -301,8 +375,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# raceway bench — {report.get('mode', '')}",
         "",
-        f"{report.get('requests')} requests per strategy{seed}. "
-        f"Caller TTFT in ms (a failed request counts as {DEADLINE_MS} ms).",
+        f"{report.get('requests')} requests per strategy{seed}"
+        + (f", {report['concurrency']} in flight, figures from request {report['measured_from']} on"
+           if "concurrency" in report else "")
+        + f". Caller TTFT in ms (a failed request counts as {DEADLINE_MS} ms).",
         "",
         "| strategy | p50 | p95 | p99 | p99 / oracle | p99 / best single | failures | requests per answer "
         "| wasted tokens per request | cost per answer | wasted cost per request |",
@@ -326,6 +402,22 @@ def markdown(report: dict[str, Any]) -> str:
     if "oracle" in report["reference"]:
         o = report["reference"]["oracle"]
         lines.append(f"| oracle | {o['p50_ms']:.0f} | {o['p95_ms']:.0f} | {o['p99_ms']:.0f} | 1.00 | | | | | | |")
+    lines += ["", "| strategy | share of wins | share of first attempts | share of attempts |", "|---|---|---|---|"]
+    for name, row in report["strategies"].items():
+        shares = [" ".join(f"{k} {v:.0%}" for k, v in row.get(key, {}).items())
+                  for key in ("win_share", "first_attempt_share", "attempt_share")]
+        lines.append(f"| {name} | {' | '.join(shares)} |")
+    curve = report.get("hedge_curve")
+    if curve:
+        lines += ["", "Hindsight-optimal fixed hedge delays (a budget that never binds): the best p99 for each load.",
+                  "", "| fixed delay | requests per answer | p99 |", "|---|---:|---:|"]
+        lines += [f"| {p['variant']} | {p['requests_per_answer']:.3f} | {p['p99_ms']:.0f} |" for p in curve["frontier"]]
+        auto = curve.get("auto")
+        if auto:
+            lines.append(
+                f"| **hedged auto** | {auto['requests_per_answer']:.3f} | {auto['p99_ms']:.0f} "
+                f"(best fixed at that load: {auto['best_fixed_p99_ms']}, ratio {auto['vs_best_fixed']}) |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -183,10 +183,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="results folder (default ./raceway-bench-<time>)")
     bench.add_argument("--no-sweep", action="store_true", help="skip the hedge delay sweep")
     bench.add_argument("--yes", action="store_true", help="live mode: do not ask before sending requests")
+    bench.add_argument("--scenario", help="planned: one of the learning scenarios (identical, one_fast, heavy_tail, one_bad)")
     bench.set_defaults(func=cmd_bench)
 
     stats = sub.add_parser("stats", help="print the performance file as a table")
     _config_arg(stats)
+    stats.add_argument("--all", action="store_true", help="every provider/model in the file, not only the config's")
     stats.set_defaults(func=cmd_stats)
     return p
 
@@ -402,7 +404,7 @@ async def _demo_headless(config: Config, races: int, concurrency: int) -> None:
             for _ in range(concurrency):
                 nursery.start_soon(worker)
         if races:
-            _print_stats(engine.stats())
+            _print_stats(engine.stats(this_run=True))  # this run's races, not the file's lifetime
 
 
 def _print_stats(stats: dict[str, Any]) -> None:
@@ -483,12 +485,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     config = _load(args)
     profiles = _bench.sim_profiles(config, args.model)
+    if args.scenario:
+        if args.scenario not in _bench.SCENARIOS:
+            raise UsageError(f"unknown scenario {args.scenario!r} (known: {', '.join(_bench.SCENARIOS)})")
+        profiles = _bench.SCENARIOS[args.scenario]
     if args.requests < 0 or args.concurrency < 1:
         raise UsageError("--requests must be 0 (the default) or more and --concurrency at least 1")
     if profiles is not None:
         requests = args.requests or 2000
-        variants = len(_bench.DEFAULT_VARIANTS) + (0 if args.no_sweep else len(_bench.HEDGE_DELAYS_MS))
-        total = requests * (variants + len(profiles))
+        total = _bench.planned_races(len(profiles), requests, not args.no_sweep)
         what = f"{plural(requests, 'planned request')} per strategy on the virtual clock (simulated providers, no network)"
     else:
         requests = args.requests or 20
@@ -545,7 +550,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         stats_table,
     )
 
-    path = performance_path(_load(args).performance_file)
+    config = _load(args)
+    path = performance_path(config.performance_file)
+    # A named config (-c or RACEWAY_CONFIG) shows its own participants; --all, or no config, the whole file.
+    named = bool(args.config or os.environ.get("RACEWAY_CONFIG"))
     if path is None:
         print("performance_file is off in this configuration")
     elif not path.exists():
@@ -560,6 +568,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
             # Never fatal: the next engine sets the file aside and starts fresh.
             _warn(f"{path} is unreadable ({exc}); the next engine will set it aside and start fresh")
             return EXIT_OK
+        if named and not args.all:
+            models: list[str | None] = [*config.virtual_models] or [None]
+            labels = {p.label for m in models for p in config.resolve(m).participants}
+            stats = {k: v for k, v in stats.items() if k in labels}
         print(f"{path}\n{stats_table(stats)}")
     return EXIT_OK
 

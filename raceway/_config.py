@@ -107,6 +107,37 @@ class HedgeOverride:
         )
 
 
+@frozen(kw_only=True)
+class CooldownConfig:
+    """When a failing provider sits races out (``_cooldown.py``).
+
+    ``failures`` consecutive failures bench it under ``hedged`` (strategies
+    that start everyone at once bench it only when nearly all of its recent
+    attempts fail) for ``base_ms``, doubling on each trip up to ``max_ms``; a
+    429 benches it for its retry-after, a 401/403 for ``max_ms``.
+    """
+
+    failures: int = 3
+    base_ms: int = 5_000
+    max_ms: int = 300_000
+
+
+@frozen(kw_only=True)
+class CooldownOverride:
+    """A virtual model's ``cooldown``: each key it sets overrides the top-level one."""
+
+    failures: int | None = None
+    base_ms: int | None = None
+    max_ms: int | None = None
+
+    def over(self, base: CooldownConfig) -> CooldownConfig:
+        return CooldownConfig(
+            failures=_pick(self.failures, base.failures),
+            base_ms=_pick(self.base_ms, base.base_ms),
+            max_ms=_pick(self.max_ms, base.max_ms),
+        )
+
+
 def _as_override(hedge: HedgeOverride | HedgeConfig | None) -> HedgeOverride | None:
     """A full :class:`HedgeConfig` given for a virtual model overrides both keys."""
     if isinstance(hedge, HedgeConfig):
@@ -163,6 +194,8 @@ class OpenAIProvider:
     model: str = ""
     stream_usage: bool = True
     prices: Prices | None = None
+    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
+    rpm: int | None = ranged(None, AT_LEAST_ONE)
 
 
 @frozen(kw_only=True)
@@ -177,6 +210,8 @@ class AnthropicProvider:
     anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
     max_tokens: int = ranged(DEFAULT_ANTHROPIC_MAX_TOKENS, AT_LEAST_ONE)
     prices: Prices | None = None
+    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
+    rpm: int | None = ranged(None, AT_LEAST_ONE)
 
 
 @frozen(kw_only=True)
@@ -198,6 +233,8 @@ class SimProvider:
     seed: int | None = ranged(None, ANY_NUMBER)
     text: str = free_text("This is a simulated answer from raceway.")
     prices: Prices | None = None
+    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
+    rpm: int | None = ranged(None, AT_LEAST_ONE)
 
 
 @frozen(kw_only=True)
@@ -208,6 +245,8 @@ class PythonProvider:
     callable: str
     model: str = ""
     prices: Prices | None = None
+    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
+    rpm: int | None = ranged(None, AT_LEAST_ONE)
 
 
 @frozen(kw_only=True)
@@ -222,6 +261,8 @@ class CodeProvider:
     type: Literal["code"] = "code"
     model: str = ""
     prices: Prices | None = None
+    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
+    rpm: int | None = ranged(None, AT_LEAST_ONE)
 
 
 ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider | CodeProvider
@@ -264,6 +305,7 @@ class VirtualModel:
     quality_scorer: str | None = None
     first_token: Literal["content", "any"] | None = None
     max_cost_per_race_usd: float | None = ranged(None, USD)
+    cooldown: CooldownOverride | None = None
 
 
 @frozen(kw_only=True)
@@ -280,6 +322,7 @@ class Config:
     #: What wins an attempt its first token: ``content`` (text or a tool call) or ``any`` (reasoning too).
     first_token: Literal["content", "any"] = "content"
     max_cost_per_race_usd: float | None = ranged(None, USD)
+    cooldown: CooldownConfig = field(factory=CooldownConfig)
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
@@ -355,6 +398,7 @@ class Config:
             first_token=vm.first_token or self.first_token,
             participants=tuple(participants),
             max_cost_per_race_usd=_pick(vm.max_cost_per_race_usd, self.max_cost_per_race_usd),
+            cooldown=self.cooldown if vm.cooldown is None else vm.cooldown.over(self.cooldown),
         )
 
 
@@ -415,6 +459,7 @@ class ResolvedModel:
     participants: tuple[Participant, ...]
     first_token: Literal["content", "any"] = "content"
     max_cost_per_race_usd: float | None = None
+    cooldown: CooldownConfig = field(factory=CooldownConfig)
 
 
 # ------------------------------------------------------------- cattrs wiring
@@ -775,6 +820,8 @@ def validate(config: Config, *, source: str | None = None) -> None:
             check_strategy_name(obj.strategy, f"{base}.strategy")
         if obj.quality_scorer is not None:
             check_import_path(obj.quality_scorer, f"{base}.quality_scorer")
+        if obj.cooldown is not None:
+            check_cooldown(obj.cooldown, f"{base}.cooldown", fail)
 
     def check_strategy_name(name: str, path: str) -> None:
         if name in BUILTIN_STRATEGIES:
@@ -830,6 +877,18 @@ def validate(config: Config, *, source: str | None = None) -> None:
             definition = config.provider(ref.name)
             if not (ref.model or definition.model) and definition.type in MODEL_REQUIRED:
                 raise _no_model(vname, i, ref.name, legacy=False)
+
+
+def check_cooldown(c: CooldownConfig | CooldownOverride, path: str, fail: Any) -> None:
+    """``cooldown``: at least one failure, positive durations, a cap no shorter than the base."""
+    if c.failures is not None and c.failures < 1:
+        fail(f"{path}.failures", f"must be 1 or more, not {c.failures}")
+    for name in ("base_ms", "max_ms"):
+        value = getattr(c, name)
+        if value is not None and value <= 0:
+            fail(f"{path}.{name}", f"must be a positive number of milliseconds, not {value}")
+    if c.base_ms is not None and c.max_ms is not None and c.max_ms < c.base_ms:
+        fail(f"{path}.max_ms", f"must be at least base_ms ({c.base_ms}), not {c.max_ms}")
 
 
 def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:

@@ -48,12 +48,13 @@ from ._strategies import (
     Contender,
     FirstWins,
     HedgeBudget,
+    Hedged,
     Quality,
     RaceSpec,
     StrategyFactory,
     Weighted,
 )
-from ._tracker import ProviderStats, Tracker
+from ._tracker import AUTO_HEDGE_FALLBACK_S, ProviderStats, RacePolicy, Tracker
 
 log = logging.getLogger("raceway")
 
@@ -62,8 +63,7 @@ log = logging.getLogger("raceway")
 #: hedge, spending the budget where the tail starts — kept within these bounds
 #: (p75 .. p99: always "a high percentile")...
 AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
-#: ...or, before any TTFT was seen, this many seconds.
-AUTO_HEDGE_FALLBACK_S = 1.0
+#: (Before any TTFT was seen: the tracker's AUTO_HEDGE_FALLBACK_S.)
 #: Races that went well are learned from in batches this often, off the callers' path.
 LEARN_BATCH_S = 0.05
 #: How long closing providers and the HTTP client may take when the engine exits.
@@ -114,6 +114,9 @@ class _Plan:
     hedge_delay: float | None  # seconds; None: auto, per provider from the tracker
     hedge_quantile: float
     prices: tuple[Prices | None, ...] | None  # by participant; None when none is priced
+    # Learning (issue 13): cooldown kind and rate caps; Thompson draws for strategies that read scores.
+    policy: RacePolicy
+    explore: bool
 
 
 class Engine:
@@ -141,6 +144,7 @@ class Engine:
         self._unlearned: list[RaceFinished] = []
         self._learn_soon = trio.Event()
         self._tracker.settle = self._learn_now  # whoever reads the statistics out sees every race
+        self._labels: list[str] | None = None
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
@@ -191,17 +195,19 @@ class Engine:
         attempts = []
         self._race_count += 1
         race_id = f"{self._race_prefix}-{self._race_count}"
-        # Cooldowns (issue 4): None when all may race; benched ones are listed as not_started.
-        admitted = tracker.admit(plan.labels, race_id)
+        # Cooldowns and rate caps (issues 4, 13): None when all may race; benched ones are listed as not_started.
+        admitted = tracker.admit(plan.labels, race_id, plan.policy)
         benched: list[AttemptRecord] = []
+        # Exploration (issue 13): one Thompson draw (score, TTFT ms) per participant, made here, never in decide().
+        draws = tracker.sample_race(plan.labels) if plan.explore else None
         for i, (p, provider, label) in enumerate(zip(resolved.participants, plan.providers, plan.labels, strict=True)):
             if admitted is not None and not admitted[i]:
                 benched.append(attrs.evolve(tracker.benched(p.name, p.model), index=i))
                 continue
             delay = plan.hedge_delay
             if delay is None:  # auto: from what the tracker saw of this provider
-                observed = tracker.ttft_percentile(label, plan.hedge_quantile)
-                delay = AUTO_HEDGE_FALLBACK_S if observed is None else observed / 1000
+                delay = tracker.hedge_delay(label, plan.hedge_quantile)
+            score, ttft = draws[i] if draws is not None else (0.5, None)
             contenders.append(
                 Contender(
                     index=len(contenders),
@@ -209,8 +215,9 @@ class Engine:
                     model=p.model,
                     priority=p.priority,
                     weight=p.weight,
-                    score=tracker.score(label),
+                    score=score,
                     hedge_delay=delay,
+                    ttft_estimate=None if ttft is None else ttft / 1000,
                 )
             )
             call_params = {**params, **p.params} if p.params else params
@@ -227,6 +234,7 @@ class Engine:
         try:
             strategy = plan.factory(spec)
         except Exception as exc:
+            tracker.release(race_id)  # no race to record: give its rate-cap slots back
             raise StrategyError(f"making strategy {plan.strategy_name!r} failed: {type(exc).__name__}: {exc}") from exc
         return Race(
             race_id=race_id,
@@ -247,7 +255,7 @@ class Engine:
             participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
             first_token_any=resolved.first_token == "any",
             hold=hold,
-            learn_later=admitted is None,
+            learn_later=admitted is None and not plan.policy.capped,  # a capped race frees its slots when learned
             **self._cost_controls(plan, messages, params, [c.index for c in contenders], admitted),
         )
 
@@ -298,6 +306,7 @@ class Engine:
             name = resolved.strategy
             factory: StrategyFactory = BUILTIN[name] if name in BUILTIN else import_object(name)
             scorer = import_object(resolved.quality_scorer) if resolved.quality_scorer else None
+            one_at_a_time = isinstance(factory, type) and issubclass(factory, Hedged)
             plan = _Plan(
                 model=resolved,
                 providers=tuple(self._provider(p) for p in resolved.participants),
@@ -319,6 +328,8 @@ class Engine:
                     if any(p.prices is not None for p in resolved.participants)
                     else None
                 ),
+                policy=self._tracker.policy(resolved, one_at_a_time=one_at_a_time),
+                explore=factory not in (FirstWins, Quality),
             )
             self._plans[model] = self._plans[resolved.name] = plan
         return plan
@@ -442,9 +453,23 @@ class Engine:
         """The races finished lately (at most ``raceway._tracker.RECENT_RACES``), oldest first."""
         return list(self.tracker.recent)
 
-    def stats(self) -> dict[str, ProviderStats]:
-        """Per ``provider/model`` statistics (see :class:`ProviderStats`)."""
-        return self.tracker.snapshot()  # the property: learns what is pending first
+    def stats(self, *, this_run: bool = False) -> dict[str, ProviderStats]:
+        """Per ``provider/model`` statistics of this engine's participants (see :class:`ProviderStats`).
+
+        Only the ``provider/model`` pairs this engine's virtual models race
+        (a shared ``performance_file`` may know many more), and of those only
+        the ones with any record. ``this_run``: counters since the engine
+        opened, leaving out what ``performance_file`` held before.
+        """
+        return self.tracker.snapshot(self.participant_labels(), this_run=this_run)
+
+    def participant_labels(self) -> list[str]:
+        """Every ``provider/model`` this engine's virtual models race, each once."""
+        if self._labels is None:
+            models: list[str | None] = [*self.config.virtual_models] or [None]
+            seen = {p.label: None for m in models for p in self.config.resolve(m).participants}
+            self._labels = list(seen)
+        return self._labels
 
     async def health_check(self) -> HealthReport:
         """Ask every provider in use whether it answers, concurrently.

@@ -132,8 +132,9 @@ class RaceFinished:
 class ProviderCooldown:
     """A ``provider/model`` sits out races until ``until`` (wall clock).
 
-    ``reason`` is ``failures`` (``failures`` consecutive failed attempts) or
-    ``rate_limited`` (a 429 with a retry-after). ``race_id`` names the race
+    ``reason`` is ``failures`` (``failures`` consecutive failed attempts,
+    ``hedged`` only), ``failing`` (nearly all recent attempts failed),
+    ``rate_limited`` (a 429), ``auth`` (a 401/403) or ``missing_key``. ``race_id`` names the race
     whose result tripped it. After ``until`` the next race takes it on trial:
     an answer emits :class:`ProviderRecovered`; a failure, a longer cooldown.
     """

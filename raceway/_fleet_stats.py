@@ -51,7 +51,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from attrs import field, frozen
 
 from ._events import RaceFinished
-from ._tracker import COUNTERS, Observation, Record, Tracker, observe
+from ._record import COUNTERS, Observation, Record, observe
+from ._tracker import Tracker
 
 if TYPE_CHECKING:
     from ._shared import Link
@@ -108,12 +109,13 @@ class FleetLearning(Protocol):
 
 
 def encode_observation(obs: Observation) -> list[Any]:
-    return [obs.ts, obs.status, obs.ttft_ms, obs.latency_ms, obs.waited_ms, obs.error_kind, int(obs.informative)]
+    """What another engine needs to learn from one attempt (``Record.learn``): times, status, kind."""
+    return [obs.ts, obs.status, obs.ttft_ms, obs.latency_ms, obs.waited_ms, obs.error_kind]
 
 
 def decode_observation(item: Any) -> Observation | None:
     try:
-        ts, status, ttft, latency, waited, kind, informative = item
+        ts, status, ttft, latency, waited, kind = item[:6]
         return Observation(
             ts=float(ts),
             status=str(status),
@@ -121,7 +123,6 @@ def decode_observation(item: Any) -> Observation | None:
             latency_ms=None if latency is None else float(latency),
             waited_ms=None if waited is None else float(waited),
             error_kind=None if kind is None else str(kind),
-            informative=bool(informative),
         )
     except (TypeError, ValueError):
         return None

@@ -45,11 +45,18 @@ Format (JSON, schema version 1)::
          "output_chars", "input_tokens", "output_tokens": <counts>,
          "cost_nusd", "wasted_nusd": <cost and losers' cost, nano-USD>,
          "failures": {"<kind>": <count>},
-         "ttft_ms": [recent...], "latency_ms": [recent...],
+         "ttft_sketch", "latency_sketch": {"scale", "mass", "event_mass",
+             "buckets": {"<index>": [weight, sum, censored weight,
+                                     censored sum(, its one value)]}},
          "ttft_mean_ms", "latency_mean_ms": <decaying means or null>,
-         "estimates": {"reliability", "win_rate", "speed", "n_reliability",
-                       "n_win_rate", "n_speed", "updated"},
+         "estimates": {"reliability", "n_reliability", "speed_confidence",
+                       "updated"},
          "last_seen": <epoch s or null>}}}
+
+The sketches are ``_estimate.LatencySketch.to_json``. Files from before
+them (``"ttft_ms"``/``"latency_ms"`` sample lists, ``estimates`` with
+``win_rate``/``speed``/``n_speed``) load too: the samples fill a sketch, and
+``win_rate`` is dropped (wins no longer feed the score).
 """
 
 from __future__ import annotations
@@ -68,8 +75,9 @@ from pathlib import Path
 import trio
 
 from ._config import DEFAULT_SAVE_INTERVAL_S
+from ._record import Change, Record, merge_records
 from ._text import one_line
-from ._tracker import Change, ProviderStats, Record, Tracker, merge_records
+from ._tracker import ProviderStats, Tracker
 
 log = logging.getLogger("raceway")
 

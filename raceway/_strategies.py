@@ -123,8 +123,11 @@ class Contender:
     """One participant as a strategy sees it.
 
     ``score`` is the performance tracker's score in [0, 1] (0.5 when nothing
-    is known); ``hedge_delay`` is how long ``hedged`` waits for this
-    participant's first token before starting the next one.
+    is known; for ``weighted`` and ``hedged`` a Thompson draw made by the
+    engine, see ``_tracker.py``); ``hedge_delay`` is how long ``hedged`` waits
+    for this participant's first token before starting the next one;
+    ``ttft_estimate`` (seconds, ``None``: unknown) is the engine's draw of its
+    TTFT, by which ``hedged`` orders equal priorities.
     """
 
     index: int
@@ -134,6 +137,7 @@ class Contender:
     weight: float = 1.0
     score: float = 0.5
     hedge_delay: float = 1.0
+    ttft_estimate: float | None = None
 
 
 @frozen(kw_only=True)
@@ -459,8 +463,9 @@ class Quality(_Windowed):
 class Hedged(Strategy):
     """One attempt at a time, highest priority first; more only when it is slow.
 
-    Order: highest ``priority`` first; equal priorities by tracker score
-    (best first), then as listed. The next attempt starts when the latest
+    Order: highest ``priority`` first; equal priorities by estimated TTFT
+    (fastest first; the engine's draw, so exploration reorders them), then by
+    tracker score (best first), then as listed. The next attempt starts when the latest
     one has had ``hedge_delay`` seconds with no token (if the budget allows:
     a *hedge*), or at once when an attempt fails (a *failover*: one per
     failure, always allowed, even while other attempts still run). When the budget refuses a hedge, it asks
@@ -474,7 +479,7 @@ class Hedged(Strategy):
     def __init__(self, spec: RaceSpec) -> None:
         super().__init__(spec)
         c = spec.contenders
-        self.order = sorted(range(len(c)), key=lambda i: (-c[i].priority, -c[i].score, i))
+        self.order = sorted(range(len(c)), key=lambda i: (-c[i].priority, _ttft_key(c[i]), -c[i].score, i))
         self._refusals = 0  # hedges the budget refused since the latest start
         self._owed = 0  # failovers owed: one per failure not yet replaced
         self._last_start = 0.0
@@ -493,6 +498,8 @@ class Hedged(Strategy):
         wins = self.successes()
         if wins:
             return Pick(wins[0], cancel_losers_at=now)
+        if not self.order:  # everyone sat out (rate caps)
+            return GiveUp("no participant could race")
         waiting = [i for i in self.order if self.attempts[i].started is None]
         if len(waiting) == len(self.order):
             return Start(waiting[0])
@@ -516,6 +523,10 @@ class Hedged(Strategy):
             return Wait(deadline)  # hedging is off: failover only
         self._refusals += 1
         return Wait(min(self._last_start + delay * 2**self._refusals, deadline))
+
+
+def _ttft_key(c: Contender) -> float:
+    return 0.0 if c.ttft_estimate is None else c.ttft_estimate
 
 
 BUILTIN: dict[str, type[Strategy]] = {

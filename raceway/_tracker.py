@@ -1,529 +1,151 @@
-"""The performance tracker: what raceway has learned about each ``provider/model``.
+"""The performance tracker: what raceway has learned about each ``provider/model``, honestly.
 
 It consumes ``race_finished`` events (every attempt's record is in them) and
-keeps, per ``provider/model``: races, wins, losses, cancellations, failures by
-kind, tokens, the recent TTFTs and total latencies (the last :data:`WINDOW`,
-for percentiles) with decaying means, a score, and a cooldown breaker
-(``_cooldown.py``); and the last :data:`RECENT_RACES` finished races (the
-monitor's snapshot). The engine asks it for scores (``weighted``), TTFT
-percentiles (``hedged`` with ``delay_ms: auto``) and who may race
-(cooldowns); ``_persist.py`` saves and merges it into ``performance_file``.
+keeps, per ``provider/model`` (``_record.py``): races, wins, losses,
+cancellations, failures by kind, tokens, a TTFT and a total-latency estimate
+(``_estimate.py``: decaying, censoring-aware, mergeable), decaying means, a
+reliability estimate, a cooldown breaker (``_cooldown.py``) and rate caps
+(``_ratecap.py``); and the last :data:`RECENT_RACES` finished races (the
+monitor's snapshot). The engine asks it for sampled scores and TTFTs
+(``weighted``, ``hedged``), hedge delays (``hedged`` with ``delay_ms: auto``)
+and who may race (cooldowns, caps); ``_persist.py`` saves it.
+
+What each attempt teaches
+-------------------------
+
+Nothing it learns may depend on which provider a strategy happened to pick,
+or the learning feeds on itself (the seed's bug 2: a provider that won once
+scored higher, so it won again). So:
+
+* **TTFT** is learned from every attempt that produced a first token, winner
+  or loser (losers are kept alive through the grace window for this). An
+  attempt stopped before its first token — cancelled because another won, or
+  still waiting at the deadline — is a *censored* observation: its TTFT is at
+  least the time it ran. The estimate is Kaplan–Meier, so such an attempt is
+  never a sample of its TTFT, never lowers the estimate, and raises it only
+  when it waited longer than answers did.
+* **Reliability** is learned from attempts that ended on their own: 1 for a
+  first token, 0 for a failure (an error, no token by the deadline, a winner
+  that broke mid-stream). A cancellation is neither: it is not a loss, not a
+  failure, and changes no rate.
+* **Wins** are counted and shown, never scored: who wins depends on who else
+  raced and on the strategy, not only on the provider.
 
 The score
 ---------
 
-Three running estimates, each in [0, 1] and each starting at 0.5::
+::
 
-    reliability  1 for an attempt that produced a first token, 0 for one that
-                 failed (an error, or no token before the race's deadline)
-    win_rate     1 for a race won, 0 for one lost, failed or cancelled
-    speed        REF / (REF + ttft_s) of each first token: 0.5 at REF_TTFT_S,
-                 1 when instant, toward 0 when slow
+    score = 0.4 × reliability + 0.6 × (0.5 + c × (speed - 0.5))
+    speed = REF / (REF + median TTFT)          (REF = 0.5 s: 0.5 at 500 ms, 1 when instant)
+    c     = n / (n + 1) for n first tokens seen (how far speed may pull from neutral)
 
-    score = 0.35 × reliability + 0.15 × win_rate + 0.50 × speed
+``reliability`` is a running mean behind 3 pseudo-observations of 0.5 that
+becomes an exponentially weighted average over about the last 20 attempts;
+the median TTFT comes from the estimate above (a lower bound of it when
+censoring hides it). Between updates ``|score - 0.5|`` shrinks by
+``exp(-Δt / STALE_S)`` (an hour-old verdict counts a third as much) and so
+do the pseudo-counts, so fresh samples after a pause outweigh old ones. A
+provider never seen scores 0.5; one that only fails falls toward 0.3; speed
+carries more weight than reliability because a failed racer costs one
+request while a slow one costs every caller time. Properties (tested in
+``tests/test_tracker.py``): the score stays in [0, 1]; a failure never
+raises it; a faster TTFT never scores below a slower one (unless a cancelled
+attempt waited between the two: Kaplan–Meier hands its mass to the answers
+after it); a cancellation is never booked as a loss; stale knowledge drifts
+to 0.5.
 
-Each estimate moves toward a new sample by ``x += α (sample - x)`` with
-``α = max(α_min, 1 / (n + prior + 1))``: a running mean behind ``prior``
-pseudo-observations of 0.5 that becomes an exponentially weighted moving
-average once ``n`` samples are in. The rates have a prior of 3 (one race
-moves them a quarter of the way) and ``α_min`` 0.05 (about the last 20
-races); speed has no prior (one TTFT says a lot about latency) and
-``α_min`` 0.1. Between updates every estimate relaxes toward 0.5, and ``n``
-toward 0, by ``exp(-Δt / STALE_S)``; so with no new data ``|score - 0.5|``
-shrinks by exactly that factor and an hour-old verdict counts a third as
-much, and fresh samples after a pause outweigh the old ones.
+Exploration
+-----------
 
-Why this shape, and the seed's bias (NOTES.md items 2 and 3):
+``weighted`` and ``hedged`` keep measuring every participant by Thompson
+sampling (:meth:`Tracker.sample_race`): for each race the engine draws, per
+participant, a TTFT and a reliability from the uncertainty of their
+estimates, and hands the strategy the sampled score and TTFT in the
+``RaceSpec`` (never drawn inside ``decide``). The TTFT draw is the conjugate
+posterior of the mean log TTFT: centred on the answers' (Kaplan–Meier
+weighted) mean log, with their spread shrunk toward a prior while few are in,
+Student-t tails, and as many samples as Greenwood's variance says the median
+is worth (heavy censoring — a provider seen mostly as a cancelled hedge —
+counts for little). Two things keep it from locking in, both measured on the
+``identical`` and ``one_fast`` benchmark scenarios: draws are
+``_explore.EXPLORE`` (1.25) times as wide as the standard error, and the evidence
+behind a draw halves for every ``_explore.RACE_HALF_LIFE`` (45) races in which
+the provider gave no first token, so an estimate nobody refreshes regains
+its uncertainty (discounted Thompson sampling). An unmeasured provider draws
+from a wide prior around the race's measured medians; one whose median
+censoring hides draws around the bound, never behind a hard floor.
 
-* Every attempt counts: a slower answer is a loss and a speed sample, an
-  error is a failure, and an attempt cancelled before its first token (the
-  race was won elsewhere) counts as a loss and, when it had already waited
-  longer than its speed estimate implies, as a speed sample at that lower
-  bound — so a provider that is always too slow to be measured still looks
-  slow, and a failing one always has statistics.
-* Speed carries half the weight and is not shrunk: one win at a TTFT of
-  0.83 s or slower leaves a provider below neutral, so an old win of a slow
-  provider does not outrank an unknown newcomer, and a newcomer that answers
-  fast passes it in its first race.
-* Monotone by construction (property-tested in ``tests/test_tracker.py``):
-  the score stays in [0, 1]; a failure never raises it; a slower TTFT never
-  scores above a faster one; a win never scores below a loss at the same
-  TTFT, nor below no race at all when its TTFT is no worse than the
-  estimate; and it drifts to 0.5 as data ages.
-
-Each sample window is kept sorted as samples come and go (a bisect insert
-and delete), so the engine's per-race ``ttft_percentile`` calls cost an
-index, not a sort — even though nearly every race adds a sample.
+It costs no extra requests — it changes the order ``hedged`` tries and the
+pick ``weighted`` makes — only the latency of the explorations: on
+``one_fast`` (25 ms among 60 and 120 ms) ``hedged`` runs a slower provider
+first in about 5-9 % of 300 races, fewer as evidence accumulates.
 """
 
 from __future__ import annotations
 
-import math
+import random
 import time
-from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import frozen
 
-from ._cooldown import Cooldowns
+from . import _explore
+from ._cooldown import ALL_AT_ONCE, ONE_AT_A_TIME, CooldownPolicy, Cooldowns
 from ._events import ProviderCooldown, ProviderRecovered, RaceFinished
+from ._explore import AUTO_HEDGE_FALLBACK_S as AUTO_HEDGE_FALLBACK_S
+from ._explore import RACE_DISCOUNT
+from ._ratecap import RateCaps
+from ._record import (
+    _FAILED,
+    NEUTRAL,
+    NOT_ITS_FAULT,
+    STALE_S,
+    Change,
+    Record,
+    merge_records,
+    observe,
+)
 from ._result import AttemptRecord
+from ._stats import ProviderStats, stats_of
 
-#: Samples kept for percentiles (recent behaviour, bounded memory).
-WINDOW = 200
+__all__ = ["AUTO_HEDGE_FALLBACK_S", "STALE_S", "Change", "ProviderStats", "RacePolicy", "Record", "Tracker", "merge_records"]
+
 #: Finished races kept for a monitor client's snapshot (the dashboard's history).
 RECENT_RACES = 200
-#: Weight of a new sample in the reported decaying means (about the last 20 races).
-EWMA_ALPHA = 0.1
-#: TTFT at which speed scores 0.5 (a typical hosted model's first token).
-REF_TTFT_S = 0.5
-#: Seconds for stale knowledge to lose 63% of its pull away from neutral.
-STALE_S = 3600.0
-NEUTRAL = 0.5
-#: The score's weights (see the module docstring); they sum to 1.
-#: Decay is applied when at least this much time passed since the last step.
-DECAY_STEP_S = 1.0
-W_RELIABILITY = 0.35
-W_WIN_RATE = 0.15
-W_SPEED = 0.50
-#: Pseudo-observations of 0.5 behind the rates, and their slowest learning rate.
-RATE_PRIOR = 3.0
-RATE_ALPHA_MIN = 0.05
-#: The same for speed: no prior, and about the last 10 samples.
-SPEED_PRIOR = 0.0
-SPEED_ALPHA_MIN = 0.1
-
-#: Counters that add up across processes (``performance_file`` merges them).
-COUNTERS = (
-    "races",
-    "wins",
-    "losses",
-    "cancellations",
-    "answered",
-    "output_chars",
-    "input_tokens",
-    "output_tokens",
-    # Cost at the configured prices, in nano-USD so it adds up exactly (issue 15).
-    "cost_nusd",
-    "wasted_nusd",
-)
 
 
-@frozen(kw_only=True)
-class ProviderStats:
-    """A snapshot of one ``provider/model``'s record (see :meth:`Engine.stats`).
+@frozen
+class RacePolicy:
+    """What admission needs about one virtual model's races (made once per model by :meth:`Tracker.policy`)."""
 
-    ``races`` counts attempts started; ``losses`` those that answered (or were
-    cancelled) while another won; ``failures`` maps error kinds (``http``,
-    ``timeout``, ...) to counts. Latencies are milliseconds: ``ttft_*`` from
-    the attempt's start to its first token, ``latency_*`` from its start to
-    the end of its answer (winners only). ``score`` is in [0, 1] (module
-    docstring), ``score_parts`` its three estimates. ``cooldown_until`` is
-    the wall-clock end of a cooldown (past: awaiting its trial race), ``None``
-    when the provider races as usual.
-    """
-
-    races: int
-    wins: int
-    losses: int
-    cancellations: int
-    failures: dict[str, int]
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
-    ttft_mean_ms: float | None
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_mean_ms: float | None
-    output_chars: int
-    score: float
-    last_seen: float | None
-    cooldown_until: float | None = None
-    provider: str = ""
-    model: str = ""
-    answered: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    score_parts: dict[str, float] = field(factory=dict)
-    consecutive_failures: int = 0
-    cooldown_reason: str | None = None
-    cost_usd: float = 0.0  # every attempt's cost at its prices; wasted: the attempts that did not win
-    wasted_cost_usd: float = 0.0
-
-    @property
-    def win_rate(self) -> float:
-        return self.wins / self.races if self.races else 0.0
-
-    @property
-    def failure_count(self) -> int:
-        return sum(self.failures.values())
-
-
-@frozen(slots=True)
-class Observation:
-    """One attempt as the tracker learns from it.
-
-    ``status``: ``won``, ``lost``, ``failed``, ``timeout`` (no token before the
-    race's deadline), ``interrupted`` (won, then broke mid-stream) or
-    ``cancelled``. ``waited_ms`` is how long a cancelled attempt had waited
-    without a token (a lower bound of its TTFT). ``informative`` is false for
-    cancellations the caller caused (an abandoned race): they say nothing
-    about the provider.
-    """
-
-    ts: float
-    status: str
-    ttft_ms: float | None = None
-    latency_ms: float | None = None
-    waited_ms: float | None = None
-    error_kind: str | None = None
-    retry_after: float | None = None
-    informative: bool = True
-    output_chars: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_nusd: int = 0
-    wasted_nusd: int = 0
-
-
-def observe(event: RaceFinished, a: AttemptRecord, now: float) -> Observation:
-    """The observation one attempt record of a finished race makes."""
-    status: str = a.status
-    if status == "cancelled" and a.error_kind == "timeout":
-        status = "timeout"
-    elif status == "won" and event.outcome == "interrupted":
-        status = "interrupted"
-    latency = None
-    tokens_in = tokens_out = 0
-    if a.status == "won":
-        if event.total_ms is not None and a.started_ms is not None:
-            latency = event.total_ms - a.started_ms
-        if event.usage:
-            tokens_in = event.usage.get("input_tokens") or 0
-            tokens_out = event.usage.get("output_tokens") or 0
-    waited = None
-    if a.ttft_ms is None and a.ended_ms is not None and a.started_ms is not None:
-        waited = a.ended_ms - a.started_ms
-    return Observation(
-        ts=now,
-        status=status,
-        ttft_ms=a.ttft_ms,
-        latency_ms=latency,
-        waited_ms=waited,
-        error_kind=a.error_kind,
-        retry_after=a.retry_after,
-        informative=event.outcome != "abandoned",
-        output_chars=a.output_chars,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cost_nusd=round((a.cost_usd or 0.0) * 1e9),
-        wasted_nusd=0 if a.status == "won" else round((a.cost_usd or 0.0) * 1e9),
-    )
-
-
-_FAILED = frozenset({"failed", "timeout", "interrupted"})
-
-
-def speed_of(ttft_ms: float) -> float:
-    """The speed sample of one TTFT: ``REF / (REF + ttft_s)``, in (0, 1]."""
-    return REF_TTFT_S / (REF_TTFT_S + max(0.0, ttft_ms) / 1000)
-
-
-def _ewma(old: float | None, sample: float) -> float:
-    return sample if old is None else old + EWMA_ALPHA * (sample - old)
-
-
-def _step(x: float, n: float, sample: float, prior: float, alpha_min: float) -> tuple[float, float]:
-    alpha = 1.0 / (n + prior + 1.0)
-    if alpha < alpha_min:  # (not max(): this runs for every attempt of every race)
-        alpha = alpha_min
-    return x + alpha * (sample - x), n + 1.0
-
-
-def percentile(samples: Iterable[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) of ``samples`` by nearest rank; ``None`` if empty."""
-    return _ranked(sorted(samples), q)
-
-
-def _ranked(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    rank = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
-    return float(ordered[rank])
-
-
-@define(slots=True)
-class Record:
-    """Everything known about one ``provider/model`` (internal; see :class:`ProviderStats`)."""
-
-    provider: str = ""
-    model: str = ""
-    races: int = 0
-    wins: int = 0
-    losses: int = 0
-    cancellations: int = 0
-    answered: int = 0
-    output_chars: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_nusd: int = 0
-    wasted_nusd: int = 0
-    failures: dict[str, int] = field(factory=dict)
-    ttft: deque[float] = field(factory=lambda: deque(maxlen=WINDOW))
-    latency: deque[float] = field(factory=lambda: deque(maxlen=WINDOW))
-    ttft_mean: float | None = None
-    latency_mean: float | None = None
-    reliability: float = NEUTRAL
-    win_rate: float = NEUTRAL
-    speed: float = NEUTRAL
-    n_reliability: float = 0.0
-    n_win_rate: float = 0.0
-    n_speed: float = 0.0
-    updated: float | None = None
-    last_seen: float | None = None
-    # What performance_file already holds of this record (see _persist.py).
-    saved: dict[str, int] = field(factory=dict)
-    saved_failures: dict[str, int] = field(factory=dict)
-    pending: deque[tuple[int, Observation]] = field(factory=lambda: deque(maxlen=WINDOW))
-    # The sample windows again, kept sorted (for percentiles).
-    _ttft_sorted: list[float] = field(factory=list)
-    _latency_sorted: list[float] = field(factory=list)
-
-    # ----------------------------------------------------------- learning
-
-    def count(self, obs: Observation) -> None:
-        """Add one observation to the counters."""
-        self.races += 1
-        self.output_chars += obs.output_chars
-        self.input_tokens += obs.input_tokens
-        self.output_tokens += obs.output_tokens
-        self.cost_nusd += obs.cost_nusd
-        self.wasted_nusd += obs.wasted_nusd
-        if obs.ttft_ms is not None:
-            self.answered += 1
-        status = obs.status
-        if status == "won":
-            self.wins += 1
-        elif status in _FAILED:
-            kind = "timeout" if status == "timeout" else (obs.error_kind or "error")
-            self.failures[kind] = self.failures.get(kind, 0) + 1
-            if status == "interrupted":
-                self.wins += 1
-        else:
-            self.losses += 1
-            if status == "cancelled":
-                self.cancellations += 1
-
-    def learn(self, obs: Observation) -> None:
-        """Fold one observation into the samples, means and score estimates."""
-        self.decay_to(obs.ts)
-        if self.last_seen is None or obs.ts > self.last_seen:
-            self.last_seen = obs.ts
-        status = obs.status
-        if obs.ttft_ms is not None:
-            _push(self.ttft, self._ttft_sorted, obs.ttft_ms)
-            self.ttft_mean = _ewma(self.ttft_mean, obs.ttft_ms)
-            self.speed, self.n_speed = _step(
-                self.speed, self.n_speed, speed_of(obs.ttft_ms), SPEED_PRIOR, SPEED_ALPHA_MIN
-            )
-        elif obs.waited_ms is not None and (status == "timeout" or (status == "cancelled" and obs.informative)):
-            bound = speed_of(obs.waited_ms)
-            if bound < self.speed:  # it waited longer than its estimate implies
-                self.speed, self.n_speed = _step(self.speed, self.n_speed, bound, SPEED_PRIOR, SPEED_ALPHA_MIN)
-        if obs.latency_ms is not None:
-            _push(self.latency, self._latency_sorted, obs.latency_ms)
-            self.latency_mean = _ewma(self.latency_mean, obs.latency_ms)
-        if status in _FAILED:
-            rel, won = 0.0, 0.0
-        elif obs.ttft_ms is not None:
-            rel, won = 1.0, 1.0 if status == "won" else 0.0
-        elif obs.informative:
-            rel, won = math.nan, 0.0  # stopped before a token: a loss, no word on reliability
-        else:
-            return
-        if not math.isnan(rel):
-            self.reliability, self.n_reliability = _step(
-                self.reliability, self.n_reliability, rel, RATE_PRIOR, RATE_ALPHA_MIN
-            )
-        self.win_rate, self.n_win_rate = _step(self.win_rate, self.n_win_rate, won, RATE_PRIOR, RATE_ALPHA_MIN)
-
-    def decay_to(self, now: float) -> None:
-        """Relax the estimates toward neutral for the time since the last update."""
-        if self.updated is None:
-            self.updated = now
-            return
-        if now - self.updated < DECAY_STEP_S:
-            # Decay is exp(-age/STALE_S): applying it later for the whole age
-            # is the same as applying it now and then, so skip the tiny steps.
-            return
-        d = _decay(now - self.updated)
-        if d < 1.0:
-            self.reliability = NEUTRAL + (self.reliability - NEUTRAL) * d
-            self.win_rate = NEUTRAL + (self.win_rate - NEUTRAL) * d
-            self.speed = NEUTRAL + (self.speed - NEUTRAL) * d
-            self.n_reliability *= d
-            self.n_win_rate *= d
-            self.n_speed *= d
-        self.updated = max(self.updated, now)
-
-    # ----------------------------------------------------------- reading
-
-    def parts(self, now: float) -> dict[str, float]:
-        """The three estimates as of ``now`` (decayed, not stored)."""
-        d = 1.0 if self.updated is None else _decay(now - self.updated)
-        if d == 1.0:
-            return {"reliability": self.reliability, "win_rate": self.win_rate, "speed": self.speed}
-        return {
-            "reliability": NEUTRAL + (self.reliability - NEUTRAL) * d,
-            "win_rate": NEUTRAL + (self.win_rate - NEUTRAL) * d,
-            "speed": NEUTRAL + (self.speed - NEUTRAL) * d,
-        }
-
-    def score(self, now: float) -> float:
-        # parts() without the dict: this runs for every participant of every race.
-        raw = W_RELIABILITY * self.reliability + W_WIN_RATE * self.win_rate + W_SPEED * self.speed
-        if self.updated is not None and now > self.updated:
-            raw = NEUTRAL + (raw - NEUTRAL) * _decay(now - self.updated)  # the weights sum to 1
-        return min(1.0, max(0.0, raw))
-
-    def ttft_sorted(self) -> list[float]:
-        return self._ttft_sorted
-
-    def latency_sorted(self) -> list[float]:
-        return self._latency_sorted
-
-    def counters(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in COUNTERS}
-
-    # ------------------------------------------------------- persistence
-
-    def add_counts(self, counts: dict[str, int], failures: dict[str, int]) -> None:
-        for name, n in counts.items():
-            setattr(self, name, getattr(self, name) + n)
-        for kind, n in failures.items():
-            self.failures[kind] = self.failures.get(kind, 0) + n
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain data for ``performance_file`` (schema: ``_persist.py``)."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            **self.counters(),
-            "failures": dict(self.failures),
-            "ttft_ms": list(self.ttft),
-            "latency_ms": list(self.latency),
-            "ttft_mean_ms": self.ttft_mean,
-            "latency_mean_ms": self.latency_mean,
-            "estimates": {
-                "reliability": self.reliability,
-                "win_rate": self.win_rate,
-                "speed": self.speed,
-                "n_reliability": self.n_reliability,
-                "n_win_rate": self.n_win_rate,
-                "n_speed": self.n_speed,
-                "updated": self.updated,
-            },
-            "last_seen": self.last_seen,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> Record:
-        """Parse :meth:`to_json`'s output; raises ``ValueError`` when it is not that."""
-        if not isinstance(data, dict):
-            raise ValueError("a provider record must be an object")
-        r = cls(provider=_str(data, "provider"), model=_str(data, "model"))
-        for name in COUNTERS:
-            setattr(r, name, _count(data.get(name, 0), name))
-        failures = data.get("failures", {})
-        if not isinstance(failures, dict):
-            raise ValueError("failures must be an object")
-        r.failures = {str(k): _count(v, f"failures.{k}") for k, v in failures.items()}
-        for sample in _samples(data.get("ttft_ms", []), "ttft_ms"):
-            _push(r.ttft, r._ttft_sorted, sample)
-        for sample in _samples(data.get("latency_ms", []), "latency_ms"):
-            _push(r.latency, r._latency_sorted, sample)
-        r.ttft_mean = _number(data.get("ttft_mean_ms"), "ttft_mean_ms", optional=True)
-        r.latency_mean = _number(data.get("latency_mean_ms"), "latency_mean_ms", optional=True)
-        est = data.get("estimates", {})
-        if not isinstance(est, dict):
-            raise ValueError("estimates must be an object")
-        for name in ("reliability", "win_rate", "speed"):
-            value = _number(est.get(name, NEUTRAL), name)
-            setattr(r, name, min(1.0, max(0.0, value)))
-        for name in ("n_reliability", "n_win_rate", "n_speed"):
-            setattr(r, name, max(0.0, _number(est.get(name, 0.0), name)))
-        r.updated = _number(est.get("updated"), "updated", optional=True)
-        r.last_seen = _number(data.get("last_seen"), "last_seen", optional=True)
-        return r
-
-
-def _push(window: deque[float], ordered: list[float], sample: float) -> None:
-    """Append ``sample`` to ``window`` and keep ``ordered`` its sorted copy."""
-    if len(window) == window.maxlen:
-        del ordered[bisect_left(ordered, window[0])]  # the sample the append evicts
-    window.append(sample)
-    insort(ordered, sample)
-
-
-def _decay(age_s: float) -> float:
-    return math.exp(-max(0.0, age_s) / STALE_S)
-
-
-def _str(data: dict[str, Any], key: str) -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string")
-    return value
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a count, not {value!r}")
-    return value
-
-
-def _number(value: Any, name: str, *, optional: bool = False) -> Any:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number, not {value!r}")
-    return float(value)
-
-
-def _samples(value: Any, name: str) -> list[float]:
-    if not isinstance(value, list):
-        raise ValueError(f"{name} must be a list")
-    return [_number(v, name) for v in value[-WINDOW:]]
-
-
-@frozen(kw_only=True)
-class Change:
-    """One record's news since the last save: counter deltas and recent observations."""
-
-    provider: str
-    model: str
-    counts: dict[str, int]
-    failures: dict[str, int]
-    observations: tuple[Observation, ...]
-    # Where the save stands once written (see Tracker.commit).
-    now_counts: dict[str, int]
-    now_failures: dict[str, int]
-    last_seq: int
+    virtual_model: str
+    cooldown: CooldownPolicy
+    providers: tuple[str, ...] = ()
+    capped: tuple[int, ...] = ()  # participants whose provider definition has rate caps
 
 
 class Tracker:
-    """Learns per ``provider/model`` from finished races; scores them; benches failing ones.
+    """Learns per ``provider/model`` from finished races; scores them; benches and caps them.
 
-    ``clock`` returns wall-clock seconds (tests pass a fake one).
+    ``clock`` returns wall-clock seconds (tests pass a fake one); ``rng`` draws
+    the exploration samples (seed it for repeatable runs).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
         self._records: dict[str, Record] = {}
         self.clock = clock
+        self.rng = rng or random.Random()
         self.cooldowns = Cooldowns(lambda: self.clock())
+        self.caps = RateCaps(lambda: self.clock())
         self.recent: deque[RaceFinished] = deque(maxlen=RECENT_RACES)
         self._seq = 0
+        self._races = 0  # races recorded (the clock of exploration's discount)
+        self._policies: dict[str, CooldownPolicy] = {}
+        self._held: dict[str, list[tuple[int, str]]] = {}  # race_id -> rate-cap slots it holds
+        self._capped_why: dict[str, str] = {}  # label -> why its last admission was refused
         #: Called before the statistics are read out (snapshot, changes to save): the
         #: engine learns the races it batched (``Engine._race_finished``).
         self.settle: Callable[[], None] = lambda: None
@@ -531,19 +153,27 @@ class Tracker:
     # ----------------------------------------------------------- learning
 
     def record(self, event: RaceFinished) -> tuple[ProviderCooldown | ProviderRecovered, ...]:
-        """Fold one finished race into the statistics.
+        """Fold one finished race into the statistics (O(participants), no sorting).
 
-        Returns the cooldown events it caused (the engine emits them after
-        the ``race_finished`` event).
+        Releases the race's rate-cap slots, and returns the cooldown events it
+        caused (the engine emits them after the ``race_finished`` event).
         """
         now = self.clock()
         self.recent.append(event)
+        self._races += 1
+        if self._held:
+            self._release(event)
         news: list[ProviderCooldown | ProviderRecovered] = []
         cooldowns = self.cooldowns
+        breakers = cooldowns.breakers
+        policy = self._policies.get(event.virtual_model) or (
+            ONE_AT_A_TIME if event.strategy == "hedged" else ALL_AT_ONCE
+        )
         for a in event.attempts:
             label = a.label
             if a.status == "not_started":
-                cooldowns.no_verdict(label, event.race_id)
+                if label in breakers:
+                    cooldowns.no_verdict(label, event.race_id)
                 continue
             obs = observe(event, a, now)
             r = self._records.get(label)
@@ -551,19 +181,105 @@ class Tracker:
                 r = self._records[label] = Record(provider=a.provider, model=a.model)
             r.count(obs)
             r.learn(obs)
+            if obs.ttft_ms is not None:
+                r.info = r.info * RACE_DISCOUNT ** (self._races - r.info_race) + 1.0
+                r.info_race = self._races
             self._seq += 1
             r.pending.append((self._seq, obs))
-            if obs.status in _FAILED:
-                retry = obs.retry_after if obs.error_kind == "rate_limited" else None
-                news_item = cooldowns.failed(label, a.provider, a.model, event.race_id, retry)
+            if obs.status in _FAILED and obs.error_kind not in NOT_ITS_FAULT:
+                item = cooldowns.failed(label, a.provider, a.model, event.race_id, obs.error_kind, obs.retry_after, policy)
+            elif label not in breakers:  # never failed: nothing to close or free
+                continue
             elif obs.ttft_ms is not None:
-                news_item = cooldowns.answered(label, a.provider, a.model, event.race_id)
+                item = cooldowns.answered(label, a.provider, a.model, event.race_id)
             else:
                 cooldowns.no_verdict(label, event.race_id)
-                news_item = None
-            if news_item is not None:
-                news.append(news_item)
+                continue
+            if item is not None:
+                news.append(item)
         return tuple(news)
+
+    # ------------------------------------------------------------ racing
+
+    def policy(self, resolved: Any, *, one_at_a_time: bool) -> RacePolicy:
+        """Register a virtual model's admission policy (its ``cooldown`` and its providers' caps).
+
+        ``resolved`` is a ``ResolvedModel``; ``one_at_a_time`` is its strategy's
+        kind (``hedged``). The engine calls this once per virtual model.
+        """
+        cfg = getattr(resolved, "cooldown", None)
+        cooldown = CooldownPolicy(
+            one_at_a_time=one_at_a_time,
+            failures=getattr(cfg, "failures", ALL_AT_ONCE.failures),
+            base_s=getattr(cfg, "base_ms", ALL_AT_ONCE.base_s * 1000) / 1000,
+            max_s=getattr(cfg, "max_ms", ALL_AT_ONCE.max_s * 1000) / 1000,
+        )
+        self._policies[resolved.name] = cooldown
+        providers = tuple(p.name for p in resolved.participants)
+        capped = tuple(
+            i
+            for i, p in enumerate(resolved.participants)
+            if self.caps.configure(
+                p.name, getattr(p.definition, "max_in_flight", None), getattr(p.definition, "rpm", None)
+            )
+        )
+        return RacePolicy(virtual_model=resolved.name, cooldown=cooldown, providers=providers, capped=capped)
+
+    def admit(self, labels: Sequence[str], race_id: str, policy: RacePolicy | None = None) -> list[bool] | None:
+        """Who of a race's participants may race: ``None`` when all may, else a flag each.
+
+        Cooldowns first (:meth:`Cooldowns.admit`, by the policy's strategy
+        kind), then rate caps: an admitted participant of a capped provider
+        takes a slot (released when the race is recorded) or sits out. The
+        engine builds each benched participant's record with :meth:`benched`.
+        A race that is never recorded must call :meth:`release` instead.
+        """
+        allowed = self.cooldowns.admit(labels, race_id, policy is not None and policy.cooldown.one_at_a_time)
+        if policy is None or not policy.capped:
+            return allowed
+        held: list[tuple[int, str]] = []
+        for i in policy.capped:
+            if allowed is not None and not allowed[i]:
+                continue
+            provider = policy.providers[i]
+            denial = self.caps.take(provider)
+            if denial is None:
+                held.append((i, provider))
+            else:
+                if allowed is None:
+                    allowed = [True] * len(labels)
+                allowed[i] = False
+                self._capped_why[labels[i]] = denial
+        if held:
+            self._held[race_id] = held
+        return allowed
+
+    def release(self, race_id: str, started: Iterable[int] = ()) -> None:
+        """Give back the rate-cap slots of ``race_id`` (``started``: participant indices that ran)."""
+        held = self._held.pop(race_id, None)
+        if held:
+            ran = set(started)
+            for i, provider in held:
+                self.caps.give_back(provider, started=i in ran)
+
+    def _release(self, event: RaceFinished) -> None:
+        self.release(event.race_id, (a.index for a in event.attempts if a.status != "not_started"))
+
+    def benched(self, provider: str, model: str) -> AttemptRecord:
+        """The attempt record of a participant that sits a race out (index set by the engine)."""
+        label = f"{provider}/{model}"
+        capped = self._capped_why.pop(label, None)
+        if capped is not None:
+            return AttemptRecord(
+                index=0, provider=provider, model=model, status="not_started", error=capped, error_kind="rate_cap"
+            )
+        until = self.cooldowns.until(label)
+        left = 0.0 if until is None else until - self.clock()
+        reason = self.cooldowns.why(label)
+        why = f"cooling down ({reason}), {left:.1f} s left" if left > 0 else f"cooling down ({reason}), on trial elsewhere"
+        return AttemptRecord(
+            index=0, provider=provider, model=model, status="not_started", error=why, error_kind="cooldown"
+        )
 
     # ------------------------------------------------------------ queries
 
@@ -572,70 +288,56 @@ class Tracker:
         r = self._records.get(label)
         return NEUTRAL if r is None else r.score(self.clock())
 
-    def ttft_percentile(self, label: str, q: float) -> float | None:
-        """The ``q`` quantile of recent TTFTs of ``label`` in ms, if any were seen."""
-        r = self._records.get(label)
-        return None if r is None else _ranked(r.ttft_sorted(), q)
-
     def mean_output_tokens(self, label: str) -> float | None:
         """Output tokens per answer ``label`` reported as a winner, if any (the budget guard's estimate)."""
         r = self._records.get(label)
         return r.output_tokens / r.wins if r is not None and r.wins and r.output_tokens else None
 
-    def admit(self, labels: Sequence[str], race_id: str) -> list[bool] | None:
-        """Who of a race's participants may race (see :meth:`Cooldowns.admit`)."""
-        return self.cooldowns.admit(labels, race_id)
+    def ttft_percentile(self, label: str, q: float) -> float | None:
+        """The ``q`` quantile of ``label``'s recent TTFTs in ms (censoring-aware), if any were seen."""
+        r = self._records.get(label)
+        return None if r is None or r.ttft.n_events <= 0 else r.ttft.quantile(q)
 
-    def benched(self, provider: str, model: str) -> AttemptRecord:
-        """The attempt record of a participant that sits a race out (index set by the engine)."""
-        label = f"{provider}/{model}"
-        until = self.cooldowns.until(label)
-        reason = {"rate_limited": "rate limited"}.get(self.cooldowns.reason(label) or "", "failing")
-        left = 0.0 if until is None else until - self.clock()
-        why = f"cooling down ({reason}), {left:.1f} s left" if left > 0 else "cooling down, another race has its trial"
-        return AttemptRecord(
-            index=0, provider=provider, model=model, status="not_started", error=why, error_kind="cooldown"
-        )
+    def hedge_delay(self, label: str, q: float) -> float:
+        """``hedge.delay_ms: auto`` for ``label``: its TTFT at quantile ``q`` (raised by one
+        standard error), seconds, clamped; 1 s before any TTFT (``_explore.hedge_delay``)."""
+        return _explore.hedge_delay(self._records.get(label), q)
 
-    def snapshot(self) -> dict[str, ProviderStats]:
-        """Every ``provider/model``'s statistics now."""
+    def sample(
+        self, label: str, rng: random.Random | None = None, prior_ms: float = _explore.PRIOR_TTFT_MS
+    ) -> tuple[float, float]:
+        """One Thompson draw for ``label``: ``(score, ttft_ms)`` (``_explore.draw``)."""
+        return _explore.draw(self._records.get(label), rng or self.rng, prior_ms, self._races, self.clock())
+
+    def sample_race(self, labels: Sequence[str], rng: random.Random | None = None) -> list[tuple[float, float | None]]:
+        """:meth:`sample` for each of a race's participants, unmeasured ones drawn around the measured.
+
+        When no participant has any record there is nothing to explore yet
+        (any order measures someone): each gets the neutral ``(0.5, None)``,
+        exactly what a fresh engine's strategies see.
+        """
+        records = [self._records.get(label) for label in labels]
+        prior = _explore.race_prior(records)
+        if prior is None:
+            return [(NEUTRAL, None)] * len(labels)
+        rng = rng or self.rng
+        now = self.clock()
+        return [_explore.draw(r, rng, prior, self._races, now) for r in records]
+
+    def snapshot(self, labels: Iterable[str] | None = None, *, this_run: bool = False) -> dict[str, ProviderStats]:
+        """Statistics now: of ``labels`` that have any (default: every ``provider/model`` known).
+
+        ``this_run``: counters since the tracker started (what was loaded
+        from ``performance_file`` left out); estimates are always everything learned.
+        """
         self.settle()
         now = self.clock()
-        return {label: self._stats(label, r, now) for label, r in self._records.items()}
+        records = self._records
+        chosen = records if labels is None else {k: records[k] for k in dict.fromkeys(labels) if k in records}
+        return {label: stats_of(label, r, now, this_run, self.cooldowns) for label, r in chosen.items()}
 
     def labels(self) -> list[str]:
         return list(self._records)
-
-    def _stats(self, label: str, r: Record, now: float) -> ProviderStats:
-        ttft, latency = r.ttft_sorted(), r.latency_sorted()
-        parts = r.parts(now)
-        return ProviderStats(
-            races=r.races,
-            wins=r.wins,
-            losses=r.losses,
-            cancellations=r.cancellations,
-            failures=dict(r.failures),
-            ttft_p50_ms=_ranked(ttft, 0.5),
-            ttft_p95_ms=_ranked(ttft, 0.95),
-            ttft_mean_ms=r.ttft_mean,
-            latency_p50_ms=_ranked(latency, 0.5),
-            latency_p95_ms=_ranked(latency, 0.95),
-            latency_mean_ms=r.latency_mean,
-            output_chars=r.output_chars,
-            score=r.score(now),
-            last_seen=r.last_seen,
-            cooldown_until=self.cooldowns.until(label),
-            provider=r.provider,
-            model=r.model,
-            answered=r.answered,
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            score_parts=parts,
-            consecutive_failures=self.cooldowns.consecutive_failures(label),
-            cooldown_reason=self.cooldowns.reason(label),
-            cost_usd=r.cost_nusd / 1e9,
-            wasted_cost_usd=r.wasted_nusd / 1e9,
-        )
 
     # -------------------------------------------------------- persistence
 
@@ -643,6 +345,7 @@ class Tracker:
         """Start from ``records`` (read from ``performance_file``), which count as saved."""
         for label, r in records.items():
             r.saved, r.saved_failures = r.counters(), dict(r.failures)
+            r.baseline, r.baseline_failures = r.counters(), dict(r.failures)
             self._records[label] = r
 
     def changes(self) -> dict[str, Change]:
@@ -675,20 +378,3 @@ class Tracker:
             while r.pending and r.pending[0][0] <= ch.last_seq:
                 r.pending.popleft()
 
-
-def merge_records(current: dict[str, Record], changes: dict[str, Change]) -> dict[str, Record]:
-    """``current`` (read from the file just now) with ``changes`` folded in.
-
-    Counters add up (so two processes never lose each other's counts);
-    samples, means and estimates replay this process's observations on top
-    of what the file holds.
-    """
-    merged = dict(current)
-    for label, ch in changes.items():
-        r = merged.get(label)
-        if r is None:
-            r = merged[label] = Record(provider=ch.provider, model=ch.model)
-        r.add_counts(ch.counts, ch.failures)
-        for obs in ch.observations:
-            r.learn(obs)
-    return merged

@@ -31,10 +31,13 @@ until known): ``provider``, ``model``, ``races``, ``wins``, ``losses``,
 ``ttft_mean_ms``, ``latency_p50_ms``, ``latency_p95_ms``,
 ``latency_mean_ms``, ``output_chars``, ``input_tokens``, ``output_tokens``,
 ``score`` (0..1, 0.5 neutral), ``score_parts`` (``reliability``,
-``win_rate``, ``speed``), ``last_seen`` (epoch s), ``cooldown_until``
-(epoch s; in the future: cooling down; past: awaiting a trial race;
-``null``: racing as usual), ``cooldown_reason`` (``failures`` or
-``rate_limited``), ``consecutive_failures``.
+``speed``; wins do not feed the score), ``last_seen`` (epoch s),
+``cooldown_until`` (epoch s; in the future: cooling down; past: awaiting a
+trial race; ``null``: racing as usual), ``cooldown_reason`` (``failures``,
+``failing``, ``rate_limited``, ``auth`` or ``missing_key``),
+``consecutive_failures``, ``ttft_p90_ms``, ``ttft_samples`` (effective
+answers behind the TTFT estimate). ``win_rate`` is wins over attempts that
+were not cancelled (a cancellation is no loss).
 
 Cooldowns: ``provider_cooldown`` (``provider``, ``model``, ``race_id`` of
 the race that tripped it, ``until``, ``seconds``, ``reason``, ``failures``)
@@ -42,7 +45,8 @@ when a provider starts sitting races out; ``provider_recovered``
 (``provider``, ``model``, ``race_id``) when it answers again. A race lists a
 benched participant in ``race_finished.attempts`` with status
 ``not_started`` and ``error_kind`` ``cooldown`` (it is not among
-``race_started.participants``).
+``race_started.participants``); one kept out by a rate cap, with
+``error_kind`` ``rate_cap``.
 """
 
 from __future__ import annotations

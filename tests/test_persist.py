@@ -95,6 +95,16 @@ async def test_save_then_load_gives_the_same_statistics(tmp_path: Path) -> None:
     assert second.changes() == {}  # what was loaded counts as saved
 
 
+def test_a_version_1_file_with_sample_lists_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "perf.json"
+    old = {"provider": "p", "model": "m", "races": 3, "wins": 2, "losses": 1, "ttft_ms": [100.0, 120.0, 140.0],
+           "latency_ms": [300.0], "estimates": {"reliability": 0.8, "win_rate": 0.6, "speed": 0.7, "n_speed": 3.0}}
+    path.write_text(json.dumps({"format": "raceway-performance", "version": 1, "providers": {"p/m": old}}))
+    record = read_file(path)["p/m"]
+    assert (record.races, record.ttft.quantile(0.5), record.latency.quantile(0.5)) == (3, 120.0, 300.0)
+    assert record.reliability == 0.8 and record.speed_confidence == 0.75
+
+
 async def test_saving_twice_never_counts_twice(tmp_path: Path) -> None:
     path = tmp_path / "perf.json"
     tracker = tracker_with(race("won", 100.0), race("lost", 100.0))
@@ -125,7 +135,8 @@ async def test_two_engines_sharing_a_file_keep_each_others_counts(tmp_path: Path
     records = read_file(path)
     assert (records["p/m"].races, records["p/m"].wins, records["p/m"].failures) == (8, 3, {"http": 5})
     assert records["q/m"].races == 1
-    assert list(records["p/m"].ttft) == [100.0] * 3  # samples merged, failures have none
+    ttft = records["p/m"].ttft  # samples merged, failures have none
+    assert (ttft.n_events, ttft.quantile(0.0), ttft.quantile(1.0)) == (pytest.approx(3.0, rel=0.02), 100.0, 100.0)
     one.record(race("won", 100.0))
     await PerformanceFile(one, path).save()
     assert read_file(path)["p/m"].races == 9
