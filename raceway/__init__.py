@@ -76,34 +76,34 @@ if _typing.TYPE_CHECKING:
     from ._result import AttemptRecord as AttemptRecord
     from ._result import RaceResult as RaceResult
     from ._stats import ProviderStats as ProviderStats
-    from ._strategies import Answer as Answer
-    from ._strategies import AttemptView as AttemptView
-    from ._strategies import Completed as Completed
-    from ._strategies import Contender as Contender
-    from ._strategies import Decision as Decision
-    from ._strategies import Fact as Fact
-    from ._strategies import Failed as Failed
-    from ._strategies import FirstToken as FirstToken
     from ._strategies import FirstWins as FirstWins
-    from ._strategies import GiveUp as GiveUp
-    from ._strategies import HedgeBudget as HedgeBudget
     from ._strategies import Hedged as Hedged
-    from ._strategies import Pick as Pick
     from ._strategies import Quality as Quality
-    from ._strategies import RaceSpec as RaceSpec
-    from ._strategies import Start as Start
-    from ._strategies import Started as Started
-    from ._strategies import Strategy as Strategy
-    from ._strategies import StrategyProtocol as StrategyProtocol
-    from ._strategies import Wait as Wait
     from ._strategies import Weighted as Weighted
     from ._strategies import default_quality_score as default_quality_score
+    from ._strategy import Answer as Answer
+    from ._strategy import AttemptView as AttemptView
+    from ._strategy import Completed as Completed
+    from ._strategy import Contender as Contender
+    from ._strategy import Decision as Decision
+    from ._strategy import Fact as Fact
+    from ._strategy import Failed as Failed
+    from ._strategy import FirstToken as FirstToken
+    from ._strategy import GiveUp as GiveUp
+    from ._strategy import HedgeBudget as HedgeBudget
+    from ._strategy import Pick as Pick
+    from ._strategy import RaceSpec as RaceSpec
+    from ._strategy import Start as Start
+    from ._strategy import Started as Started
+    from ._strategy import Strategy as Strategy
+    from ._strategy import StrategyProtocol as StrategyProtocol
+    from ._strategy import Wait as Wait
 
 #: Public name -> the private module that defines it.
 _EXPORTS: dict[str, str] = {
     "AllProvidersFailedError": "._errors",
-    "Answer": "._strategies",
-    "AttemptView": "._strategies",
+    "Answer": "._strategy",
+    "AttemptView": "._strategy",
     "AnthropicProvider": "._config",
     "AttemptCancelled": "._events",
     "AttemptFailed": "._events",
@@ -112,19 +112,19 @@ _EXPORTS: dict[str, str] = {
     "AttemptStarted": "._events",
     "AuthenticationError": "._errors",
     "Chunk": "._chunk",
-    "Completed": "._strategies",
+    "Completed": "._strategy",
     "Config": "._config",
     "ConfigError": "._errors",
-    "Contender": "._strategies",
-    "Decision": "._strategies",
+    "Contender": "._strategy",
+    "Decision": "._strategy",
     "Engine": "._engine",
-    "Fact": "._strategies",
-    "Failed": "._strategies",
-    "FirstToken": "._strategies",
+    "Fact": "._strategy",
+    "Failed": "._strategy",
+    "FirstToken": "._strategy",
     "FirstWins": "._strategies",
-    "GiveUp": "._strategies",
+    "GiveUp": "._strategy",
     "HealthReport": "._engine",
-    "HedgeBudget": "._strategies",
+    "HedgeBudget": "._strategy",
     "CooldownConfig": "._config",
     "HedgeConfig": "._config",
     "HedgeOverride": "._config",
@@ -134,7 +134,7 @@ _EXPORTS: dict[str, str] = {
     "MonitorConfig": "._config",
     "NoSuchModelError": "._errors",
     "OpenAIProvider": "._config",
-    "Pick": "._strategies",
+    "Pick": "._strategy",
     "Prices": "._config",
     "Provider": "._providers",
     "ProviderConnectionError": "._errors",
@@ -152,7 +152,7 @@ _EXPORTS: dict[str, str] = {
     "RaceDecided": "._events",
     "RaceFinished": "._events",
     "RaceResult": "._result",
-    "RaceSpec": "._strategies",
+    "RaceSpec": "._strategy",
     "RaceStarted": "._events",
     "RaceTimeoutError": "._errors",
     "RacewayError": "._errors",
@@ -160,11 +160,11 @@ _EXPORTS: dict[str, str] = {
     "Request": "._providers",
     "SeedMetrics": "._metrics",
     "SimProvider": "._config",
-    "Start": "._strategies",
-    "Started": "._strategies",
+    "Start": "._strategy",
+    "Started": "._strategy",
     "StatsSnapshot": "._events",
-    "Strategy": "._strategies",
-    "StrategyProtocol": "._strategies",
+    "Strategy": "._strategy",
+    "StrategyProtocol": "._strategy",
     "StrategyError": "._errors",
     "StreamInterruptedError": "._errors",
     "ThinkingBlock": "._chunk",
@@ -173,7 +173,7 @@ _EXPORTS: dict[str, str] = {
     "UnsupportedRequestError": "._errors",
     "Usage": "._chunk",
     "VirtualModel": "._config",
-    "Wait": "._strategies",
+    "Wait": "._strategy",
     "Weighted": "._strategies",
     "default_config": "._config",
     "default_performance_path": "._persist",

@@ -117,18 +117,18 @@ class CooldownConfig:
     429 benches it for its retry-after, a 401/403 for ``max_ms``.
     """
 
-    failures: int = 3
-    base_ms: int = 5_000
-    max_ms: int = 300_000
+    failures: int = ranged(3, AT_LEAST_ONE)
+    base_ms: int = ranged(5_000, POSITIVE_MS)
+    max_ms: int = ranged(300_000, POSITIVE_MS)
 
 
 @frozen(kw_only=True)
 class CooldownOverride:
     """A virtual model's ``cooldown``: each key it sets overrides the top-level one."""
 
-    failures: int | None = None
-    base_ms: int | None = None
-    max_ms: int | None = None
+    failures: int | None = ranged(None, AT_LEAST_ONE)
+    base_ms: int | None = ranged(None, POSITIVE_MS)
+    max_ms: int | None = ranged(None, POSITIVE_MS)
 
     def over(self, base: CooldownConfig) -> CooldownConfig:
         return CooldownConfig(
@@ -880,13 +880,7 @@ def validate(config: Config, *, source: str | None = None) -> None:
 
 
 def check_cooldown(c: CooldownConfig | CooldownOverride, path: str, fail: Any) -> None:
-    """``cooldown``: at least one failure, positive durations, a cap no shorter than the base."""
-    if c.failures is not None and c.failures < 1:
-        fail(f"{path}.failures", f"must be 1 or more, not {c.failures}")
-    for name in ("base_ms", "max_ms"):
-        value = getattr(c, name)
-        if value is not None and value <= 0:
-            fail(f"{path}.{name}", f"must be a positive number of milliseconds, not {value}")
+    """``cooldown``: a cap no shorter than the base (the ranges are declared on the fields)."""
     if c.base_ms is not None and c.max_ms is not None and c.max_ms < c.base_ms:
         fail(f"{path}.max_ms", f"must be at least base_ms ({c.base_ms}), not {c.max_ms}")
 

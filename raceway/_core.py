@@ -45,17 +45,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal, TypeAlias
 
 from ._errors import StrategyError
-from ._strategies import (
-    Completed,
-    Failed,
-    FirstToken,
-    GiveUp,
-    Pick,
-    RaceSpec,
-    Start,
-    Started,
-    Wait,
-)
+from ._strategy import Completed, Failed, FirstToken, GiveUp, Pick, RaceSpec, Start, Started, Wait
 
 #: More ``decide`` calls than this in one race: the strategy never ends it.
 #: A real race asks a few times per attempt; 10,000 is far past any of them.

@@ -43,17 +43,8 @@ from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
 from ._shared import keep_shared
-from ._strategies import (
-    BUILTIN,
-    Contender,
-    FirstWins,
-    HedgeBudget,
-    Hedged,
-    Quality,
-    RaceSpec,
-    StrategyFactory,
-    Weighted,
-)
+from ._strategies import BUILTIN, FirstWins, Hedged, Quality, Weighted
+from ._strategy import Contender, HedgeBudget, RaceSpec, StrategyFactory
 from ._tracker import AUTO_HEDGE_FALLBACK_S, ProviderStats, RacePolicy, Tracker
 
 log = logging.getLogger("raceway")

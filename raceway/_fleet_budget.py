@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
-from ._strategies import HedgeBudget
+from ._strategy import HedgeBudget
 
 if TYPE_CHECKING:
     from ._shared import Link

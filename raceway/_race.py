@@ -83,7 +83,7 @@ from ._events import (
 )
 from ._providers import Provider, Request
 from ._result import AttemptRecord, RaceResult
-from ._strategies import RaceSpec, StrategyProtocol
+from ._strategy import RaceSpec, StrategyProtocol
 from ._text import one_line
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.

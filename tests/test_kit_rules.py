@@ -112,7 +112,7 @@ def test_rules_are_the_race_cores() -> None:
 
 
 def test_attempt_view_is_public() -> None:
-    assert raceway.AttemptView is raceway._strategies.AttemptView
+    assert raceway.AttemptView is raceway._strategy.AttemptView
 
 
 # ---------------------------------------------------------------- item 18

@@ -13,7 +13,7 @@ from hypothesis.errors import Flaky, NoSuchExample
 
 from .._core import MAX_DECISIONS
 from .._core import RULES as CORE_RULES
-from .._strategies import RaceSpec, Wait
+from .._strategy import RaceSpec, Wait
 from ._draw import race_scenarios
 from ._scenario import Scenario, fmt_time
 from ._simulate import Simulation, simulate

@@ -16,15 +16,7 @@ import math
 
 from attrs import field, frozen
 
-from .._strategies import (
-    Completed,
-    Contender,
-    Fact,
-    Failed,
-    FirstToken,
-    HedgeBudget,
-    RaceSpec,
-)
+from .._strategy import Completed, Contender, Fact, Failed, FirstToken, HedgeBudget, RaceSpec
 
 #: The engine's hedge budget holds at most this many hedges (HedgeBudget's default reserve).
 HEDGE_RESERVE: float = HedgeBudget().reserve

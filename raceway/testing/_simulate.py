@@ -45,7 +45,7 @@ from .._core import (
     describe_exception,
     strategy_error,
 )
-from .._strategies import (
+from .._strategy import (
     Completed,
     Decision,
     Fact,
