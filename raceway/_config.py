@@ -98,6 +98,35 @@ class HttpConfig:
     connect_timeout_ms: int = 5_000
 
 
+def _serve_setting(check: Any, rule: str) -> Any:
+    """An attrs validator whose message names the field (its path stops at ``$.serve``)."""
+
+    def validator(_: Any, attribute: Any, value: Any) -> None:
+        if not check(value):
+            raise _SchemaError(f"{attribute.name} {rule}, not {value!r}")
+
+    return validator
+
+
+@frozen(kw_only=True)
+class ServeConfig:
+    """``raceway serve``: where it listens, who may call it, what it accepts.
+
+    ``api_keys_env`` names an environment variable holding comma-separated
+    gateway keys; when set, ``/v1/...`` needs one of them (``Authorization:
+    Bearer KEY`` or ``x-api-key: KEY``). ``max_body_bytes`` caps a request
+    body (413 beyond it; Anthropic's own limit, 32 MB, by default).
+    ``drain_timeout_s`` is how long SIGINT/SIGTERM wait for in-flight
+    requests before stopping them.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = field(default=8765, validator=_serve_setting(lambda v: 0 <= v <= 65535, "must be a port (0-65535)"))
+    api_keys_env: str | None = None
+    max_body_bytes: int = field(default=32_000_000, validator=_serve_setting(lambda v: v > 0, "must be positive"))
+    drain_timeout_s: float = field(default=5.0, validator=_serve_setting(lambda v: v >= 0, "must be 0 or more"))
+
+
 @frozen(kw_only=True)
 class OpenAIProvider:
     """Any OpenAI-compatible chat completions endpoint (``POST {base_url}/chat/completions``)."""
@@ -204,6 +233,7 @@ class Config:
     quality_scorer: str | None = None
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
+    serve: ServeConfig = field(factory=ServeConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
     virtual_models: dict[str, VirtualModel] = field(factory=dict)
     default_virtual_model: str = ""
