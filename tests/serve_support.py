@@ -6,7 +6,7 @@ thread while the gateway serves from the test's trio loop.
 
 The python providers below are named in configs as ``serve_support:NAME``
 (the tests folder is on ``sys.path``); they record what they were asked in
-:data:`REQUESTS` and when they were cancelled in :data:`CANCELLED`.
+:data:`REQUESTS`, and ``forever`` what became of it in :data:`SIGNALS`.
 """
 
 from __future__ import annotations
@@ -50,8 +50,25 @@ virtual_models:
 
 #: Every request a python provider here was asked (raceway.Request objects).
 REQUESTS: list[Any] = []
-#: trio times at which a ``forever`` attempt was cancelled.
-CANCELLED: list[float] = []
+
+
+class Signals:
+    """What ``forever`` attempts did: started, cancelled (trio events, fresh per test)."""
+
+    def __init__(self) -> None:
+        self.started = trio.Event()
+        self.cancelled = trio.Event()
+        self.cancelled_at = 0.0
+
+
+SIGNALS = Signals()
+
+
+def fresh_signals() -> Signals:
+    global SIGNALS
+    SIGNALS = Signals()
+    return SIGNALS
+
 #: A secret-looking string the ``broken`` provider puts in its error (the gateway must redact it).
 LEAKED_KEY = "sk-live-abcdefghijklmnop"
 
@@ -93,10 +110,13 @@ async def breaks_midway(request: Any) -> AsyncIterator[Chunk]:
 
 
 async def forever(request: Any) -> AsyncIterator[Chunk]:
+    signals = SIGNALS
+    signals.started.set()
     try:
         await trio.sleep_forever()
     finally:
-        CANCELLED.append(trio.current_time())
+        signals.cancelled_at = trio.current_time()
+        signals.cancelled.set()
     yield Chunk()  # pragma: no cover
 
 
@@ -104,7 +124,7 @@ async def forever(request: Any) -> AsyncIterator[Chunk]:
 async def serving(config: str | raceway.Config = CONFIG) -> AsyncIterator[Gateway]:
     """An engine for ``config`` served on an ephemeral loopback port."""
     REQUESTS.clear()
-    CANCELLED.clear()
+    fresh_signals()
     cfg = raceway.loads_config(config) if isinstance(config, str) else config
     async with raceway.open_engine(cfg) as engine, open_gateway(engine, port=0) as gateway:
         yield gateway

@@ -118,7 +118,7 @@ class GatewayApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(Exchange(scope, receive, send))
+            await self._http(scope, receive, send)
         elif kind == "lifespan":
             while True:
                 message = await receive()
@@ -128,11 +128,17 @@ class GatewayApp:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
-    async def _http(self, ex: Exchange) -> None:
-        path = ex.path
-        fmt = ANTHROPIC if path == "/v1/messages" or "anthropic-version" in ex.headers else OPENAI
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path: str = scope["path"]
         route = path if path in self._routes else "/v1/models/{id}" if path.startswith("/v1/models/") else "other"
         metrics = self.metrics
+        answered = metrics.requests.labels
+
+        def count(status: int) -> None:
+            answered(route, str(status)).inc()
+
+        ex = Exchange(scope, receive, send, count)
+        fmt = ANTHROPIC if path == "/v1/messages" or "anthropic-version" in ex.headers else OPENAI
         metrics.requests_in_flight.inc()
         try:
             await self._dispatch(ex, fmt)
@@ -146,7 +152,8 @@ class GatewayApp:
                 await self._fail(ex, ApiError(500, "internal error in the raceway gateway", "internal"), fmt)
         finally:
             metrics.requests_in_flight.dec()
-            metrics.requests.labels(route, str(ex.status or 499)).inc()
+            if not ex.started:
+                count(499)  # (nginx's "client closed request": no answer went out)
 
     async def _dispatch(self, ex: Exchange, fmt: Format) -> None:
         path = ex.path

@@ -79,9 +79,9 @@ class ClientGone(Exception):
 class Exchange:
     """One HTTP request/response over ASGI."""
 
-    __slots__ = ("disconnected", "headers", "path", "receive", "scope", "send", "started", "status")
+    __slots__ = ("disconnected", "headers", "on_response", "path", "receive", "scope", "send", "started", "status")
 
-    def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __init__(self, scope: dict[str, Any], receive: Any, send: Any, on_response: Any = None) -> None:
         self.scope = scope
         self.receive = receive
         self.send = send
@@ -91,6 +91,7 @@ class Exchange:
         self.started = False
         self.disconnected = False
         self.status = 0
+        self.on_response = on_response  # called with the status as a response starts (metrics)
 
     @property
     def method(self) -> str:
@@ -137,6 +138,8 @@ class Exchange:
         """A whole response."""
         self.started = True
         self.status = status
+        if self.on_response is not None:
+            self.on_response(status)
         await self.send(
             {
                 "type": "http.response.start",
@@ -153,6 +156,8 @@ class Exchange:
         """A 200 event stream's headers; :meth:`write` sends its pieces."""
         self.started = True
         self.status = 200
+        if self.on_response is not None:
+            self.on_response(200)
         await self.send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
 
     async def write(self, data: bytes, *, more: bool = True) -> None:

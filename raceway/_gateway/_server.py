@@ -1,4 +1,4 @@
-"""Serving the gateway: hypercorn's trio worker around :class:`GatewayApp`, and ``raceway serve``.
+"""Serving the gateway: :class:`GatewayApp` on hypercorn's trio connections, and ``raceway serve``.
 
 The entry points come in a pair, as trio's do: :func:`serve_gateway` for
 ``nursery.start`` (it reports the :class:`Gateway` once it listens) and
@@ -7,9 +7,9 @@ serve one engine the caller opened; :func:`run_gateway` is the command:
 engine, gateway, the start-up lines, and signals.
 
 Stopping: the first SIGINT or SIGTERM stops accepting connections and gives
-in-flight requests ``serve.drain_timeout_s`` to finish (hypercorn's graceful
-timeout); a stream still running then ends with an error event. A second
-signal stops at once. Either way the engine closes as usual (statistics
+in-flight requests ``serve.drain_timeout_s`` to finish; a stream still
+running then ends with an error event, and a client that stopped reading is
+disconnected (``_listen``). A second signal stops at once. Either way the engine closes as usual (statistics
 saved, monitor socket removed) and the command exits 0.
 """
 
@@ -28,10 +28,10 @@ from typing import IO, TYPE_CHECKING, Any
 import trio
 from attrs import frozen
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from .._errors import ConfigError
 from ._app import GatewayApp
+from ._listen import serve_http
 
 if TYPE_CHECKING:
     from .._config import Config, ServeConfig
@@ -117,7 +117,7 @@ async def serve_gateway(
     try:
         async with trio.open_nursery() as nursery:
             app.nursery = nursery
-            binds = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=shutdown_trigger))  # type: ignore[arg-type]
+            binds = await nursery.start(partial(serve_http, app, config, shutdown_trigger=shutdown_trigger))
             task_status.started(Gateway(url=binds[0], app=app))
     finally:
         unsubscribe()
