@@ -43,7 +43,17 @@ from .._errors import (
     StreamInterruptedError,
 )
 from . import _anthropic, _openai
-from ._exchange import Answer, ApiError, ClientGone, Exchange, Final, Headers, bad_request, header
+from ._exchange import (
+    Answer,
+    ApiError,
+    ClientGone,
+    Exchange,
+    Final,
+    Headers,
+    Outbox,
+    bad_request,
+    header,
+)
 from ._fields import json_body
 from ._health import HealthCache
 from ._metrics import CONTENT_TYPE, GatewayMetrics
@@ -257,6 +267,7 @@ class GatewayApp:
     async def _serve_race(self, ex: Exchange, request: ChatRequest, fmt: Format) -> None:
         """Race for ``request`` while watching for the client to leave."""
         async with trio.open_nursery() as nursery:
+            ex.tasks = nursery
             nursery.start_soon(ex.watch_disconnect, nursery.cancel_scope.cancel)
             try:
                 await self._race(ex, request, fmt)
@@ -338,21 +349,28 @@ class GatewayApp:
     ) -> None:
         encoder = fmt.stream(race.race_id, race.model or "", int(time.time()), request.include_usage)
         await ex.start_stream(headers)
+        outbox = Outbox()
+        assert ex.tasks is not None
+        ex.tasks.start_soon(outbox.write_to, ex)
         try:
-            await ex.write(encoder.start() + (encoder.chunk(first) if first is not None else b""))
-            async for chunk in race:
-                data = encoder.chunk(chunk)
-                if data:
-                    await ex.write(data)
-            await ex.write(encoder.end(race.result), more=False)
-        except StreamInterruptedError as exc:
-            await ex.write(encoder.error(ApiError(502, self.redact(str(exc)), "interrupted")), more=False)
+            try:
+                await outbox.put(encoder.start() + (encoder.chunk(first) if first is not None else b""))
+                async for chunk in race:
+                    data = encoder.chunk(chunk)
+                    if data:
+                        await outbox.put(data)
+                await outbox.put(encoder.end(race.result))
+            except StreamInterruptedError as exc:
+                await outbox.put(encoder.error(ApiError(502, self.redact(str(exc)), "interrupted")))
+            outbox.close()
+            await outbox.done.wait()
+            await ex.write(b"", more=False)
         except trio.Cancelled:
             if not ex.disconnected:  # the gateway is stopping: say so, do not just stop
                 with trio.CancelScope(shield=True, deadline=trio.current_time() + GOODBYE_TIMEOUT_S):
                     try:
                         goodbye = ApiError(503, "the raceway gateway is shutting down", "interrupted")
-                        await ex.write(encoder.error(goodbye), more=False)
+                        await ex.write(outbox.take() + encoder.error(goodbye), more=False)
                     except Exception:
                         pass
             raise

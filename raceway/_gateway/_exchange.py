@@ -19,11 +19,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import trio
+
 from .._chunk import Chunk, ToolCall, Usage
 from .._result import RaceResult
 
 Headers = list[tuple[bytes, bytes]]
 
+#: How many bytes of a stream may wait for the client before the race's reader
+#: waits too (then the race's own bounded channel fills and the upstream read
+#: pauses): a slow client holds back only its own race.
+OUTBOX_LIMIT = 64 * 1024
 #: How much of an over-long body is still read (and dropped) before the 413
 #: goes out, so a client that is still uploading sees the answer rather than
 #: a reset connection.
@@ -79,7 +85,9 @@ class ClientGone(Exception):
 class Exchange:
     """One HTTP request/response over ASGI."""
 
-    __slots__ = ("disconnected", "headers", "on_response", "path", "receive", "scope", "send", "started", "status")
+    __slots__ = (
+        "disconnected", "headers", "on_response", "path", "receive", "scope", "send", "started", "status", "tasks",
+    )
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any, on_response: Any = None) -> None:
         self.scope = scope
@@ -92,6 +100,7 @@ class Exchange:
         self.disconnected = False
         self.status = 0
         self.on_response = on_response  # called with the status as a response starts (metrics)
+        self.tasks: trio.Nursery | None = None  # the request's nursery, while a race runs
 
     @property
     def method(self) -> str:
@@ -162,6 +171,61 @@ class Exchange:
 
     async def write(self, data: bytes, *, more: bool = True) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+
+class Outbox:
+    """A stream's bytes on their way to the client, in as few writes as possible.
+
+    Every write to a socket is a system call, and on a busy machine the
+    system call, not Python, is what a streamed chunk costs. So the race's
+    chunks are put here as they come, and one writer task sends whatever has
+    gathered each time its previous write is done: the first chunk goes out
+    at once, and a burst that arrives while a write is in flight leaves in
+    the next one. At most :data:`OUTBOX_LIMIT` bytes wait; past that,
+    :meth:`put` waits for the writer.
+    """
+
+    __slots__ = ("_closed", "_data", "_ready", "_room", "done")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._closed = False
+        self._ready = trio.Event()
+        self._room = trio.Event()
+        self.done = trio.Event()
+
+    async def put(self, data: bytes) -> None:
+        while len(self._data) >= OUTBOX_LIMIT:
+            await self._room.wait()
+        self._data += data
+        self._ready.set()
+
+    def close(self) -> None:
+        """Nothing more will be put: the writer ends once all is written."""
+        self._closed = True
+        self._ready.set()
+
+    def take(self) -> bytes:
+        """Everything waiting, now (the writer's, or a last word's)."""
+        data = bytes(self._data)
+        self._data.clear()
+        self._room.set()
+        self._room = trio.Event()
+        return data
+
+    async def write_to(self, ex: Exchange) -> None:
+        """The writer task: send what gathers until closed, then set :attr:`done`."""
+        try:
+            while True:
+                if not self._data:
+                    if self._closed:
+                        return
+                    await self._ready.wait()
+                    self._ready = trio.Event()
+                    continue
+                await ex.write(self.take())
+        finally:
+            self.done.set()
 
 
 def header(name: str, value: str) -> tuple[bytes, bytes]:
