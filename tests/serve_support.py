@@ -34,6 +34,7 @@ providers:
   quick: {type: sim, model: quick-1, ttft_ms: 5, sigma: 0, tokens_per_s: 2000, text: "Hello from quick."}
   slow: {type: sim, model: slow-1, ttft_ms: 400, sigma: 0, tokens_per_s: 2000, text: "Hello from slow."}
   tools: {type: python, callable: "serve_support:tool_answer", model: tool-1}
+  tool_only: {type: python, callable: "serve_support:tool_only", model: tool-2}
   thinker: {type: python, callable: "serve_support:reasoning_answer", model: think-1}
   broken: {type: python, callable: "serve_support:broken", model: broken-1}
   breaks: {type: python, callable: "serve_support:breaks_midway", model: breaks-1}
@@ -42,6 +43,7 @@ virtual_models:
   fast: {description: "quick against slow", providers: [quick, slow]}
   slowest: {providers: [slow]}
   tools: {providers: [tools]}
+  tool_only: {providers: [tool_only]}
   think: {providers: [thinker]}
   failing: {providers: [broken, broken]}
   interrupted: {providers: [breaks]}
@@ -89,6 +91,12 @@ async def tool_answer(request: Any) -> AsyncIterator[Chunk]:
         finish_reason="tool_calls",
         usage=Usage(input_tokens=12, output_tokens=7, cached_input_tokens=4, reasoning_tokens=2),
     )
+
+
+async def tool_only(request: Any) -> AsyncIterator[Chunk]:
+    """A tool call and no text at all: an answer once the core takes a tool-call delta as a first token."""
+    yield Chunk(tool_calls=(ToolCallDelta(0, id="call_t1", name="lookup", arguments='{"q": 1}'),))
+    yield Chunk(finish_reason="tool_calls")
 
 
 async def reasoning_answer(request: Any) -> AsyncIterator[Chunk]:
