@@ -21,6 +21,8 @@ BENCHMARKS = {
     "strategies": ["-m", "benchmarks.bench_strategies"],
     "dashboard": ["-m", "benchmarks.bench_dashboard"],
     "serve": ["-m", "benchmarks.bench_serve"],
+    "telemetry": ["-m", "benchmarks.bench_telemetry"],
+    "shared": ["-m", "benchmarks.bench_shared"],
 }
 
 

@@ -15,7 +15,11 @@ request by request and interleaved so drift hits every variant alike:
   engine, strategy and race driver with nothing to race against;
 * **raced, 2 providers** — ``instant`` against ``fast_headers`` (headers at
   once, first token after 800 ms), ``first_wins``, grace 0: the loser is
-  cancelled at the decision.
+  cancelled at the decision;
+* **tool call** — the same two, direct and raced with 1 provider, against
+  the ``tool`` upstream, which answers with a tool call (``tools`` sent):
+  time to the first ``delta.tool_calls``, so the cost of parsing and
+  assembling tool calls shows against httpx reading the same stream.
 
 Times are caller-side, from before the call to the first text chunk (TTFT)
 and to the end of the stream (total). "Added" is raced minus direct at the
@@ -48,6 +52,7 @@ from benchmarks import _common
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_UPSTREAM = ROOT / "tests" / "fake_upstream.py"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 #: Requests per variant; a few hundred give a stable median and a rough p99.
 DEFAULT_REQUESTS = 300
 #: Warm-up requests per variant, not counted (connection setup, imports, caches).
@@ -118,12 +123,14 @@ def make_config(url: str) -> raceway.Config:
         "grace_period_ms": 0,
         "providers": {
             "instant": openai("instant"),
+            "tool": openai("tool"),
             "instant_too": openai("instant_too"),  # not a named profile: the default, instant
             "prompt": openai("prompt"),
             "fast_headers": openai("fast_headers"),
         },
         "virtual_models": {
             "solo": first_wins("instant"),
+            "tool": first_wins("tool"),
             "pair": first_wins("instant", "instant_too"),
             "cancel": first_wins("prompt", "fast_headers"),
         },
@@ -131,16 +138,18 @@ def make_config(url: str) -> raceway.Config:
     return raceway.loads_config(yaml.safe_dump(data))
 
 
-async def direct(client: httpx.AsyncClient, url: str) -> tuple[float, float]:
-    body = {
+async def direct(client: httpx.AsyncClient, url: str, upstream: str = "instant") -> tuple[float, float]:
+    body: dict[str, Any] = {
         "model": "fake-gpt",
         "messages": MESSAGES,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if upstream == "tool":
+        body["tools"] = TOOLS
     start = time.perf_counter()
     first = None
-    async with client.stream("POST", f"{url}/instant/v1/chat/completions", json=body) as response:
+    async with client.stream("POST", f"{url}/{upstream}/v1/chat/completions", json=body) as response:
         async for line in response.aiter_lines():
             if not line.startswith("data: "):
                 continue
@@ -149,7 +158,8 @@ async def direct(client: httpx.AsyncClient, url: str) -> tuple[float, float]:
             # so the connection goes back to the pool for the next request.
             if first is None and data != "[DONE]":
                 choices = json.loads(data).get("choices") or [{}]
-                if (choices[0].get("delta") or {}).get("content"):
+                delta = choices[0].get("delta") or {}
+                if delta.get("content") or delta.get("tool_calls"):
                     first = time.perf_counter()
     end = time.perf_counter()
     assert first is not None
@@ -161,7 +171,7 @@ async def raced(engine: raceway.Engine, model: str, **params: Any) -> tuple[floa
     first = None
     async with engine.stream(MESSAGES, model=model, **params) as race:
         async for chunk in race:
-            if first is None and chunk.text:
+            if first is None and (chunk.text or chunk.tool_calls):
                 first = time.perf_counter()
     end = time.perf_counter()
     assert first is not None
@@ -179,7 +189,9 @@ def row(label: str, values: list[float], base: list[float] | None = None) -> str
 
 async def main(requests: int) -> None:
     print(f"machine: {machine()}")
-    samples: dict[str, list[tuple[float, float]]] = {"direct": [], "solo": [], "pair": []}
+    samples: dict[str, list[tuple[float, float]]] = {
+        "direct": [], "solo": [], "pair": [], "direct_tool": [], "solo_tool": []
+    }  # fmt: skip
     decided: dict[str, float] = {}  # race_id -> when the race was decided (time.monotonic)
     cancel_races: dict[str, str] = {}  # the tag sent upstream as `user` -> race_id
 
@@ -198,6 +210,8 @@ async def main(requests: int) -> None:
                         "direct": await direct(client, url),
                         "solo": await raced(engine, "solo"),
                         "pair": await raced(engine, "pair"),
+                        "direct_tool": await direct(client, url, "tool"),
+                        "solo_tool": await raced(engine, "tool", tools=TOOLS),
                     }
                     # The loser has had its headers (sent at once) for a while when
                     # the winner's token comes (20 ms): it is stopped mid-response.
@@ -226,6 +240,10 @@ async def main(requests: int) -> None:
     print(row("direct httpx", direct_total))
     print(row("raced, 1 provider", [t for _, t in samples["solo"]], direct_total))
     print(row("raced, 2 providers", [t for _, t in samples["pair"]], direct_total))
+    tool_ttft = [t for t, _ in samples["direct_tool"]]
+    print("tool call: time to the first tool-call delta (caller-side):")
+    print(row("direct httpx", tool_ttft))
+    print(row("raced, 1 provider", [t for t, _ in samples["solo_tool"]], tool_ttft))
 
     gaps = []
     for tag, race_id in cancel_races.items():

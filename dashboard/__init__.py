@@ -7,14 +7,20 @@ process the user can reach.
 
 Modules, one concern each:
 
-- :mod:`dashboard.model` — the state: bounded race history, per-provider
-  statistics and TTFT samples, the event log, filters. Plain Python, no Textual.
-- :mod:`dashboard.render` — how that state looks: timelines, sparklines,
-  table cells and log lines as Rich ``Text``, coloured from the app's theme.
-- :mod:`dashboard.link` — finding engines' sockets and the reconnect back-off.
+- :mod:`dashboard.views` — what is shown, as plain data: a race, a participant,
+  a provider's figures, a log line, the filter.
+- :mod:`dashboard.model` — the state, folded from wire messages: bounded race
+  history, provider statistics and TTFT samples, the event log. No Textual.
+- :mod:`dashboard.render` — small pieces of how it looks (colours from the
+  theme, glyphs, durations, names, sparklines, log lines) as Rich ``Text``.
+- :mod:`dashboard.timeline` — a race's row in the table, its timeline, its details.
+- :mod:`dashboard.link` — finding engines' sockets, reading their lines, reconnecting.
 - :mod:`dashboard.racelist` — the Races table: a line-API widget drawing
   cached lines per race, cheap enough for 1,000 events/s.
+- :mod:`dashboard.widgets` — the top bar and the panels, following reactive state.
+- :mod:`dashboard.screens` — the dialogs: help, filter, pick an engine, a race's details.
 - :mod:`dashboard.app` — the Textual app (layout and colour in ``dashboard.tcss``).
-- :mod:`dashboard.fake_engine` — a stand-in engine serving a scripted stream,
-  for tests, the benchmark and trying the dashboard without an engine.
+
+Its test double is the real engine: ``tests/replay_monitor.py`` replays a
+recorded session of ``raceway demo --headless`` on the embedded sim providers.
 """

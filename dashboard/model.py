@@ -1,316 +1,68 @@
 """The dashboard's state, folded from wire messages; no Textual here.
 
 The socket worker buffers lines; a timer feeds them to :meth:`DashboardModel.feed`
-and then asks the widgets to redraw what changed. Everything this module keeps
-is bounded: :data:`RACE_HISTORY` races, :data:`LOG_HISTORY` log entries,
-:data:`TTFT_SAMPLES` samples per provider, so a dashboard left open for a week
-uses the memory it used after a minute.
+and hands the model's versions to the views, which redraw when one moved.
+Everything this module keeps is bounded: :data:`RACE_HISTORY` races,
+:data:`LOG_HISTORY` log entries, ``TTFT_SAMPLES`` samples per provider, so a
+dashboard left open for a week uses the memory it used after a minute. The
+objects it keeps (:mod:`dashboard.views`) are plain data.
 
 Change tracking is by version numbers rather than queues of "dirty" ids: every
 race and provider carries a ``version`` bumped on each change, and the model
-has one per collection. A view remembers the versions it drew and redraws the
-rows whose version moved. Unlike a set of dirty ids this stays bounded however
+has one per collection. A view holds the version it drew as reactive state
+(Textual calls its ``watch_*`` when the value moves) and redraws the rows whose
+version moved. Unlike a set of dirty ids this stays bounded however
 long the view is paused.
 
 Time is the engine's: ``ts`` of the messages (wall clock of the engine's host),
 so rates and timelines do not depend on when the dashboard happened to read a
-line, and a recorded script always shows the same figures.
+line, and a recorded session always shows the same figures.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from raceway import wire
+
+from .views import (
+    ANSWERED,
+    BAD,
+    BENCHED,
+    CANCELLED,
+    ENDED,
+    FAILED,
+    GOOD,
+    INFO,
+    LOST,
+    MUTED,
+    PENDING,
+    RUNNING,
+    UNKNOWN,
+    WARN,
+    WON,
+    AttemptView,
+    Filter,
+    LogEntry,
+    ProviderView,
+    RaceView,
+    attempt_status,
+    label_of,
+)
 
 #: Races kept for the Races panel (newest on top); older ones are dropped.
 RACE_HISTORY = 200
 #: Entries kept for the event log (the log widget keeps as many lines).
 LOG_HISTORY = 1_000
-#: First-token times kept per provider for its sparkline.
-TTFT_SAMPLES = 60
 #: Rates (races/s, events/s) are averaged over this many seconds of engine time.
 RATE_WINDOW_S = 5.0
 #: Ids of dropped races remembered, so a late event of one does not revive it.
 EVICTED_MEMORY = 2_000
-#: A running race's timeline leaves this much room past "now" for it to grow into.
-RUNNING_HEADROOM = 1.15
 #: Weight of each finished race in a virtual model's typical duration.
 TYPICAL_ALPHA = 0.2
-
-# Attempt states. The first three are live; the rest are how an attempt ended.
-PENDING = "pending"  # named in race_started, not started (yet)
-RUNNING = "running"  # started, no first token yet
-ANSWERED = "answered"  # first token seen, the race not decided or it still streams
-WON = "won"
-LOST = "lost"  # answered, another attempt won
-FAILED = "failed"
-CANCELLED = "cancelled"  # stopped before its first token
-NOT_STARTED = "not_started"  # hedged never needed it
-UNKNOWN = "unknown"  # the connection was lost before it ended
-ENDED = frozenset({WON, LOST, FAILED, CANCELLED, NOT_STARTED, UNKNOWN})
-
-
-def label_of(provider: str, model: str) -> str:
-    """``provider/model``, the key of a provider's row (as the tracker names it)."""
-    return f"{provider}/{model}"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-@dataclass(slots=True)
-class AttemptView:
-    """One participant of a race as the dashboard knows it."""
-
-    index: int
-    provider: str
-    model: str
-    status: str = PENDING
-    started_ms: float | None = None  # from the race's start
-    ttft_ms: float | None = None  # from the attempt's own start
-    ended_ms: float | None = None  # from the race's start
-    error_kind: str | None = None
-    error: str | None = None
-
-    @property
-    def label(self) -> str:
-        return label_of(self.provider, self.model)
-
-    @property
-    def token_ms(self) -> float | None:
-        """When its first token came, on the race's clock."""
-        if self.ttft_ms is None:
-            return None
-        return (self.started_ms or 0.0) + self.ttft_ms
-
-
-@dataclass(slots=True)
-class RaceView:
-    """One race: its participants and, once known, how it ended."""
-
-    race_id: str
-    seq: int
-    virtual_model: str
-    strategy: str
-    started_ts: float  # engine wall clock at the race's start
-    attempts: list[AttemptView]
-    live: bool = True  # seen from its start (not only from race_finished)
-    winner: int | None = None
-    ttft_ms: float | None = None  # caller-visible
-    total_ms: float | None = None
-    outcome: str | None = None  # None while running
-    error: str | None = None
-    last_ms: float = 0.0  # the latest elapsed_ms heard of
-    version: int = 0
-
-    @property
-    def finished(self) -> bool:
-        return self.outcome is not None
-
-    @property
-    def running(self) -> bool:
-        return self.outcome is None
-
-    @property
-    def short_id(self) -> str:
-        """The race's number within its engine (``626895-12`` → ``12``)."""
-        head, sep, tail = self.race_id.rpartition("-")
-        return tail if sep and head and tail else self.race_id[-6:]
-
-    @property
-    def labels(self) -> frozenset[str]:
-        return frozenset(a.label for a in self.attempts)
-
-    def span_ms(self, now_ts: float, expected_ms: float = 0.0) -> float:
-        """How much race time its timeline covers.
-
-        A finished race: start to end. A running one: up to ``now_ts``, and at
-        least ``expected_ms`` (how long such races usually take), so its bars
-        grow across the cell as it runs instead of always filling it.
-        """
-        ends = [self.last_ms, self.total_ms or 0.0]
-        for a in self.attempts:
-            ends.append(a.ended_ms or 0.0)
-            ends.append(a.token_ms or 0.0)
-        if self.running:
-            ends.append((now_ts - self.started_ts) * 1000.0 * RUNNING_HEADROOM)
-            ends.append(expected_ms)
-        return max(1.0, *ends)
-
-    def touch(self) -> None:
-        self.version += 1
-
-
-@dataclass(slots=True)
-class ProviderView:
-    """One ``provider/model``: the engine's statistics and recent first-token times.
-
-    ``stats`` is the engine's dict as sent (``races``, ``wins``, ``failures``,
-    ``ttft_p50_ms``, ``score``, ``cooldown_until``...); every accessor copes with
-    a missing or odd key, since the format may grow.
-    """
-
-    label: str
-    stats: dict[str, Any] = field(default_factory=dict)
-    samples: deque[float] = field(default_factory=lambda: deque(maxlen=TTFT_SAMPLES))
-    # The sparkline's scale: fixed per provider, it only ever widens, so a bar
-    # keeps its meaning from one redraw to the next.
-    floor_ms: float = math.inf
-    ceiling_ms: float = 0.0
-    version: int = 0
-
-    def add_sample(self, ttft_ms: float) -> None:
-        self.samples.append(ttft_ms)
-        if ttft_ms > self.ceiling_ms:
-            self.ceiling_ms = nice_ceiling(ttft_ms)
-        if ttft_ms < self.floor_ms:
-            self.floor_ms = nice_floor(ttft_ms)
-        self.version += 1
-
-    def _int(self, key: str) -> int | None:
-        value = _number(self.stats.get(key))
-        return None if value is None else int(value)
-
-    @property
-    def races(self) -> int | None:
-        return self._int("races")
-
-    @property
-    def wins(self) -> int | None:
-        return self._int("wins")
-
-    @property
-    def win_rate(self) -> float | None:
-        races, wins = self.races, self.wins
-        if not races or wins is None:
-            return None
-        return wins / races
-
-    @property
-    def failures(self) -> int | None:
-        value = self.stats.get("failures")
-        if isinstance(value, dict):
-            return sum(int(n) for n in value.values() if _number(n) is not None)
-        number = _number(value)
-        return None if number is None else int(number)
-
-    @property
-    def failure_kinds(self) -> dict[str, int]:
-        value = self.stats.get("failures")
-        if not isinstance(value, dict):
-            return {}
-        return {str(k): int(n) for k, n in value.items() if _number(n) is not None}
-
-    @property
-    def ttft_p50_ms(self) -> float | None:
-        return _number(self.stats.get("ttft_p50_ms"))
-
-    @property
-    def ttft_p95_ms(self) -> float | None:
-        return _number(self.stats.get("ttft_p95_ms"))
-
-    @property
-    def score(self) -> float | None:
-        return _number(self.stats.get("score"))
-
-    def cooldown_left_s(self, now_ts: float) -> float | None:
-        """Seconds of cooldown left at ``now_ts`` (engine clock); ``None`` when not cooling down.
-
-        ``0.0`` when the cooldown is over but the provider still awaits its
-        trial race (the engine keeps ``cooldown_until`` until it answers).
-        """
-        until = _number(self.stats.get("cooldown_until"))
-        if until is None:
-            return None
-        return max(0.0, until - now_ts)
-
-
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ that is at least ``value`` (a sparkline's scale)."""
-    if value <= 0:
-        return 1.0
-    scale = 1.0
-    while scale * 10 < value:
-        scale *= 10
-    while scale > value:
-        scale /= 10
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if scale * step >= value:
-            return scale * step
-    return scale * 10  # pragma: no cover - the loop always returns
-
-
-def nice_floor(value: float) -> float:
-    """The largest of 1, 2, 2.5, 5 × 10ⁿ (or 0) that is at most ``value``."""
-    if value < 1:
-        return 0.0
-    scale = 1.0
-    while scale * 10 <= value:
-        scale *= 10
-    for step in (5.0, 2.5, 2.0, 1.0):
-        if scale * step <= value:
-            return scale * step
-    return scale  # pragma: no cover - step 1.0 always fits
-
-
-# Log levels: how an entry is coloured.
-INFO, GOOD, WARN, BAD, MUTED = "info", "good", "warn", "bad", "muted"
-
-
-@dataclass(slots=True, frozen=True)
-class LogEntry:
-    """One line of the event log."""
-
-    seq: int
-    ts: float
-    glyph: str
-    text: str
-    level: str = INFO
-    race: str | None = None  # the race's short id, shown as #12
-    virtual_model: str | None = None
-    labels: frozenset[str] = frozenset()
-    engine: bool = True  # False: about the connection, not from the engine
-
-
-@dataclass(slots=True, frozen=True)
-class Filter:
-    """Which races and log entries to show: one virtual model, one provider, or all."""
-
-    virtual_model: str | None = None
-    provider: str | None = None  # a provider/model label
-
-    @property
-    def active(self) -> bool:
-        return self.virtual_model is not None or self.provider is not None
-
-    def describe(self) -> str:
-        parts = []
-        if self.virtual_model is not None:
-            parts.append(f"model={self.virtual_model}")
-        if self.provider is not None:
-            parts.append(f"provider={self.provider}")
-        return " ".join(parts)
-
-    def race(self, race: RaceView) -> bool:
-        if self.virtual_model is not None and race.virtual_model != self.virtual_model:
-            return False
-        return self.provider is None or self.provider in race.labels
-
-    def entry(self, entry: LogEntry) -> bool:
-        if not entry.engine:
-            return True  # connection news always shows
-        if self.virtual_model is not None and entry.virtual_model != self.virtual_model:
-            return False
-        return self.provider is None or self.provider in entry.labels
 
 
 class DashboardModel:
@@ -397,15 +149,15 @@ class DashboardModel:
 
     @property
     def typical(self) -> dict[str, float]:
-        """How long races usually take, by virtual model (see :meth:`typical_ms`)."""
+        """How long races usually take, by virtual model (a decaying mean; absent before the first)."""
         return self._typical
-
-    def typical_ms(self, virtual_model: str) -> float:
-        """How long races of ``virtual_model`` usually take (a decaying mean; 0 before the first)."""
-        return self._typical.get(virtual_model, 0.0)
 
     def provider_labels(self) -> list[str]:
         return sorted(self.providers)
+
+    def cooling(self) -> bool:
+        """Whether any provider is cooling down or awaiting its trial (its cell counts down)."""
+        return any(p.cooldown_left_s(self.now_ts) is not None for p in self.providers.values())
 
     def entries_after(self, seq: int) -> list[LogEntry]:
         """Log entries newer than ``seq`` that the filter lets through, oldest first."""
@@ -444,8 +196,7 @@ class DashboardModel:
                 for a in race.attempts:
                     if a.status not in ENDED:
                         a.status = UNKNOWN
-                race.touch()
-                self.races_version += 1
+                self._changed(race)
 
     # ------------------------------------------------------------ handlers
 
@@ -455,13 +206,9 @@ class DashboardModel:
             self._know_model(vm.id)
         if m.protocol != wire.PROTOCOL:
             self._log(
-                "⚠",
-                f"the engine speaks protocol {m.protocol}; this dashboard knows {wire.PROTOCOL} "
-                "and shows what it understands",
-                WARN,
-                ts=m.ts,
-                engine=False,
-            )
+                "⚠", f"the engine speaks protocol {m.protocol}; this dashboard knows {wire.PROTOCOL} "
+                "and shows what it understands", WARN, ts=m.ts, engine=False,
+            )  # fmt: skip
 
     def _on_snapshot(self, m: wire.Snapshot) -> None:
         # A new session: the engine's statistics replace ours. Providers it no
@@ -483,34 +230,19 @@ class DashboardModel:
 
     def _on_dropped(self, m: wire.Dropped) -> None:
         self.dropped += m.count
-        self._log(
-            "⚠",
-            f"the engine skipped {m.count:,} events for this dashboard (it read too slowly)",
-            WARN,
-            ts=m.ts,
-        )
+        self._log("⚠", f"the engine skipped {m.count:,} events for this dashboard (it read too slowly)", WARN, ts=m.ts)
 
     def _on_race_started(self, m: wire.RaceStarted) -> None:
-        self._count_event(m.ts)
+        self._event_times.append(m.ts)
         self._race_starts.append(m.ts)
         if m.race_id in self.races or m.race_id in self._evicted:
             return
-        attempts = [
-            AttemptView(index=i, provider=p, model=mo) for i, (p, mo) in enumerate(m.participants)
-        ]
-        race = self._add_race(
-            m.race_id,
-            m.virtual_model,
-            m.strategy,
-            m.ts - m.elapsed_ms / 1000.0,
-            attempts,
-            live=True,
-        )
-        names = ", ".join(a.label for a in attempts)
-        self._log("▸", f"{m.strategy} · {names}", MUTED, ts=m.ts, race=race)
+        attempts = [AttemptView(index=i, provider=p, model=mo) for i, (p, mo) in enumerate(m.participants)]
+        race = self._add_race(m.race_id, m.virtual_model, m.strategy, m.ts - m.elapsed_ms / 1000.0, attempts, live=True)
+        self._log("▸", f"{m.strategy} · {', '.join(a.label for a in attempts)}", MUTED, ts=m.ts, race=race)
 
     def _attempt(self, m: Any) -> tuple[RaceView, AttemptView] | None:
-        self._count_event(m.ts)
+        self._event_times.append(m.ts)
         race = self.races.get(m.race_id)
         if race is None or not 0 <= m.index < len(race.attempts):
             return None
@@ -518,27 +250,24 @@ class DashboardModel:
         return race, race.attempts[m.index]
 
     def _on_attempt_started(self, m: wire.AttemptStarted) -> None:
-        found = self._attempt(m)
-        if found is None:
+        if (found := self._attempt(m)) is None:
             return
         race, a = found
+        if getattr(m, "restart", False):  # a failover runs this participant again
+            a.restart(m.elapsed_ms)
+            self._changed(race)
+            text = f"{a.label} restarts at {m.elapsed_ms:.0f} ms: failover, the winner broke"
+            self._log("↻", text, WARN, ts=m.ts, race=race, labels=a.label)
+            return
         if a.status == PENDING:
             a.status = RUNNING
         a.started_ms = m.elapsed_ms
         self._changed(race)
         if m.elapsed_ms >= 1.0:  # a late start: a hedge, worth a line
-            self._log(
-                "↳",
-                f"{a.label} started at {m.elapsed_ms:.0f} ms",
-                INFO,
-                ts=m.ts,
-                race=race,
-                labels=a.label,
-            )
+            self._log("↳", f"{a.label} started at {m.elapsed_ms:.0f} ms", INFO, ts=m.ts, race=race, labels=a.label)
 
     def _on_attempt_first_token(self, m: wire.AttemptFirstToken) -> None:
-        found = self._attempt(m)
-        if found is None:
+        if (found := self._attempt(m)) is None:
             return
         race, a = found
         a.ttft_ms = m.ttft_ms
@@ -549,35 +278,19 @@ class DashboardModel:
         self._provider(a.label).add_sample(m.ttft_ms)
         self.providers_version += 1
         self._changed(race)
-        self._log(
-            "●",
-            f"{a.label} first token after {m.ttft_ms:.0f} ms",
-            INFO,
-            ts=m.ts,
-            race=race,
-            labels=a.label,
-        )
+        self._log("●", f"{a.label} first token after {m.ttft_ms:.0f} ms", INFO, ts=m.ts, race=race, labels=a.label)
 
     def _on_attempt_failed(self, m: wire.AttemptFailed) -> None:
-        found = self._attempt(m)
-        if found is None:
+        if (found := self._attempt(m)) is None:
             return
         race, a = found
         a.status, a.ended_ms, a.error_kind, a.error = FAILED, m.elapsed_ms, m.error_kind, m.error
         self._changed(race)
         retry = f" (retry after {m.retry_after:g} s)" if m.retry_after else ""
-        self._log(
-            "✗",
-            f"{a.label} {m.error_kind}: {m.error}{retry}",
-            BAD,
-            ts=m.ts,
-            race=race,
-            labels=a.label,
-        )
+        self._log("✗", f"{a.label} {m.error_kind}: {m.error}{retry}", BAD, ts=m.ts, race=race, labels=a.label)
 
     def _on_attempt_cancelled(self, m: wire.AttemptCancelled) -> None:
-        found = self._attempt(m)
-        if found is None:
+        if (found := self._attempt(m)) is None:
             return
         race, a = found
         if a.status not in ENDED:
@@ -585,62 +298,51 @@ class DashboardModel:
         a.ended_ms = m.elapsed_ms
         self._changed(race)
         how = "stopped after answering" if m.answered else "cancelled"
-        self._log(
-            "⊘",
-            f"{a.label} {how} at {m.elapsed_ms:.0f} ms",
-            MUTED,
-            ts=m.ts,
-            race=race,
-            labels=a.label,
-        )
+        self._log("⊘", f"{a.label} {how} at {m.elapsed_ms:.0f} ms", MUTED, ts=m.ts, race=race, labels=a.label)
 
     def _on_race_decided(self, m: wire.RaceDecided) -> None:
-        found = self._attempt(m)
-        if found is None:
+        if (found := self._attempt(m)) is None:
             return
         race, a = found
+        if getattr(m, "failover", False):  # it replaces a winner that broke before its answer was committed
+            broke = race.winner
+            before = race.attempts[broke].label if broke is not None and broke < len(race.attempts) else "the winner"
+            race.winner, race.ttft_ms, race.failover_ms = m.index, m.elapsed_ms, m.elapsed_ms
+            a.status = WON
+            self._changed(race)
+            text = f"{a.label} takes over from {before} at {m.elapsed_ms:.0f} ms (failover)"
+            self._log("⇄", text, GOOD, ts=m.ts, race=race, labels=frozenset((a.label, before)))
+            return
         race.winner, race.ttft_ms = m.index, m.ttft_ms
         a.status = WON
         self._changed(race)
-        self._log(
-            "★",
-            f"{a.label} wins · first token to caller {m.ttft_ms:.0f} ms",
-            GOOD,
-            ts=m.ts,
-            race=race,
-            labels=a.label,
-        )
+        text = f"{a.label} wins · first token to caller {m.ttft_ms:.0f} ms"
+        self._log("★", text, GOOD, ts=m.ts, race=race, labels=a.label)
 
     def _on_race_finished(self, m: wire.RaceFinished, quiet: bool = False) -> None:
         if not quiet:
-            self._count_event(m.ts)
+            self._event_times.append(m.ts)
         if m.race_id in self._evicted:
             return
         race = self.races.get(m.race_id)
         if race is None:
-            attempts = [
-                AttemptView(index=r.index, provider=r.provider, model=r.model) for r in m.attempts
-            ]
-            race = self._add_race(
-                m.race_id,
-                m.virtual_model,
-                m.strategy,
-                m.ts - m.elapsed_ms / 1000.0,
-                attempts,
-                live=False,
-            )
+            firsts = {r.index: r for r in reversed(m.attempts)}  # a restart's second record shares its index
+            attempts = [AttemptView(index=i, provider=r.provider, model=r.model) for i, r in sorted(firsts.items())]
+            race = self._add_race(m.race_id, m.virtual_model, m.strategy, m.ts - m.elapsed_ms / 1000.0, attempts, live=False)
             for r in m.attempts:  # never seen live: its first tokens count now
                 if r.ttft_ms is not None:
                     self._provider(r.label).add_sample(r.ttft_ms)
             self.providers_version += 1
-        records = {r.index: r for r in m.attempts}
+        records: dict[int, Any] = {}
+        for r in m.attempts:  # a failover's restart is a second record of its participant
+            first = records.get(r.index)
+            if first is not None and 0 <= r.index < len(race.attempts) and not race.attempts[r.index].restarted:
+                _take_record(race.attempts[r.index], first)  # never seen live: its first try, then the restart
+                race.attempts[r.index].restart(r.started_ms or 0.0)
+            records[r.index] = r
         for a in race.attempts:
-            record = records.get(a.index)
-            if record is None:
-                continue
-            a.status = record.status
-            a.started_ms, a.ttft_ms, a.ended_ms = record.started_ms, record.ttft_ms, record.ended_ms
-            a.error_kind, a.error = record.error_kind, record.error
+            if (record := records.get(a.index)) is not None:
+                _take_record(a, record)
         race.outcome, race.winner, race.error = m.outcome, m.winner, m.error
         race.ttft_ms, race.total_ms = m.ttft_ms, m.total_ms
         race.last_ms = max(race.last_ms, m.elapsed_ms)
@@ -650,37 +352,23 @@ class DashboardModel:
         self._typical[m.virtual_model] = took if old is None else old + TYPICAL_ALPHA * (took - old)
         if quiet:
             return
+        benched = [a.label for a in race.attempts if a.status == BENCHED]
+        if benched:
+            self._log("◐", f"{', '.join(benched)} sat out: cooling down", WARN, ts=m.ts, race=race, labels=frozenset(benched))
         if m.outcome == "ok":
             total = f"{m.total_ms:.0f} ms" if m.total_ms is not None else "?"
             self._log("■", f"done in {total}", MUTED, ts=m.ts, race=race)
         else:
             level = WARN if m.outcome in ("interrupted", "abandoned") else BAD
-            why = f": {m.error}" if m.error else ""
-            self._log("✗", f"race {m.outcome}{why}", level, ts=m.ts, race=race)
+            self._log("✗", f"race {m.outcome}{f': {m.error}' if m.error else ''}", level, ts=m.ts, race=race)
 
     def _on_provider_cooldown(self, m: Any) -> None:
-        label = label_of(m.provider, m.model)
-        view = self._provider(label)
-        view.stats = {**view.stats, "cooldown_until": m.until, "cooldown_reason": m.reason}
-        view.version += 1
-        self.providers_version += 1
-        why = {"rate_limited": "rate limited", "failures": f"{m.failures} failures in a row"}.get(
-            m.reason, m.reason
-        )
-        self._log(
-            "◐",
-            f"{label} sits out races for {m.seconds:.0f} s ({why})",
-            WARN,
-            ts=m.ts,
-            labels=label,
-        )
+        label = self._cooldown(m, until=m.until, reason=m.reason)
+        why = {"rate_limited": "rate limited", "failures": f"{m.failures} failures in a row"}.get(m.reason, m.reason)
+        self._log("◐", f"{label} sits out races for {m.seconds:.0f} s ({why})", WARN, ts=m.ts, labels=label)
 
     def _on_provider_recovered(self, m: Any) -> None:
-        label = label_of(m.provider, m.model)
-        view = self._provider(label)
-        view.stats = {**view.stats, "cooldown_until": None, "cooldown_reason": None}
-        view.version += 1
-        self.providers_version += 1
+        label = self._cooldown(m, until=None, reason=None)
         self._log("✓", f"{label} answered again: back in the races", GOOD, ts=m.ts, labels=label)
 
     _handlers: ClassVar[dict[str | None, Any]] = {
@@ -695,15 +383,19 @@ class DashboardModel:
         "attempt_cancelled": _on_attempt_cancelled,
         "race_decided": _on_race_decided,
         "race_finished": _on_race_finished,
-        # Sent by engines whose tracker has cooldowns (issue 4's monitor):
         "provider_cooldown": _on_provider_cooldown,
         "provider_recovered": _on_provider_recovered,
     }
 
     # ------------------------------------------------------------ helpers
 
-    def _count_event(self, ts: float) -> None:
-        self._event_times.append(ts)
+    def _cooldown(self, m: Any, *, until: float | None, reason: str | None) -> str:
+        label = label_of(m.provider, m.model)
+        view = self._provider(label)
+        view.stats = {**view.stats, "cooldown_until": until, "cooldown_reason": reason}
+        view.version += 1
+        self.providers_version += 1
+        return label
 
     def _know_model(self, name: str) -> None:
         if name and name not in self.virtual_models:
@@ -727,25 +419,10 @@ class DashboardModel:
         return True
 
     def _add_race(
-        self,
-        race_id: str,
-        vm: str,
-        strategy: str,
-        started_ts: float,
-        attempts: list[AttemptView],
-        *,
-        live: bool,
+        self, race_id: str, vm: str, strategy: str, started_ts: float, attempts: list[AttemptView], *, live: bool
     ) -> RaceView:
         self._race_seq += 1
-        race = RaceView(
-            race_id=race_id,
-            seq=self._race_seq,
-            virtual_model=vm,
-            strategy=strategy,
-            started_ts=started_ts,
-            attempts=attempts,
-            live=live,
-        )
+        race = RaceView(race_id, self._race_seq, vm, strategy, started_ts, attempts, live=live)
         self.races[race_id] = race
         self._know_model(vm)
         for a in attempts:
@@ -778,16 +455,13 @@ class DashboardModel:
             labels = frozenset((labels,))
         elif labels is None:
             labels = race.labels if race is not None else frozenset()
-        self.log.append(
-            LogEntry(
-                seq=self._log_seq,
-                ts=ts,
-                glyph=glyph,
-                text=text,
-                level=level,
-                race=race.short_id if race is not None else None,
-                virtual_model=race.virtual_model if race is not None else None,
-                labels=labels,
-                engine=engine,
-            )
-        )
+        vm = race.virtual_model if race is not None else None
+        title = race.title if race is not None else None
+        self.log.append(LogEntry(self._log_seq, ts, glyph, text, level, title, vm, labels, engine))
+
+
+def _take_record(a: AttemptView, record: Any) -> None:
+    """What the engine's record of an attempt says, over what the events said."""
+    a.status = attempt_status(record.status, record.error_kind)
+    a.started_ms, a.ttft_ms, a.ended_ms = record.started_ms, record.ttft_ms, record.ended_ms
+    a.error_kind, a.error = record.error_kind, record.error

@@ -30,8 +30,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from .model import RaceView
-from .render import Palette, RaceLayout, race_height, race_lines
+from .render import Palette
+from .timeline import RaceLayout, race_height, race_lines
+from .views import RaceView
 
 COLUMNS = ("race", "ttft", "participant", "timeline", "result")
 HEADINGS = {
@@ -55,13 +56,13 @@ class RaceList(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"racelist--header", "racelist--cursor"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Previous race", show=False),
-        Binding("down,j", "cursor(1)", "Next race", show=False),
-        Binding("pageup", "cursor(-10)", "Page up", show=False),
-        Binding("pagedown", "cursor(10)", "Page down", show=False),
-        Binding("home", "cursor_to(0)", "Newest", show=False),
-        Binding("end", "cursor_to(-1)", "Oldest", show=False),
-        Binding("enter", "select", "Details", show=False),
+        Binding("up,k", "cursor(-1)", "Previous race", show=False, key_display="↑ k"),
+        Binding("down,j", "cursor(1)", "Next race", show=False, key_display="↓ j"),
+        Binding("pageup", "cursor(-10)", "Ten races up", show=False),
+        Binding("pagedown", "cursor(10)", "Ten races down", show=False),
+        Binding("home", "cursor_to(0)", "Newest race", show=False),
+        Binding("end", "cursor_to(-1)", "Oldest race", show=False),
+        Binding("enter", "select", "The race's details", show=False, key_display="enter"),
     ]
 
     cursor: reactive[int] = reactive(0, repaint=True)

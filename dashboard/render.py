@@ -1,16 +1,12 @@
-"""How the model looks: timelines, sparklines, race cells and log lines as Rich ``Text``.
+"""How the model looks, in small pieces: colours, glyphs, durations, names, sparklines, log lines.
 
 Colour never comes from here: a :class:`Palette` is built once from the app's
 theme variables (``$success``, ``$warning``, ``$error``, ``$accent``, muted
 text), so table cells and the stylesheet agree, and a theme change repaints
 both. Every colour comes with a glyph (★ won, ● answered, ✗ failed, ⊘
-cancelled, ▸ running, · idle) so the views read on a monochrome terminal too.
-
-A race's timeline is drawn on the race's own time scale, one line per
-participant: blank until the attempt started, ``─`` while it waited for its
-first token, its outcome glyph where that wait ended, and for the winner a
-heavy ``━`` while it streamed to the caller. Half-cell tips (``╴``) give
-the bars twice the resolution of the columns.
+cancelled, ▸ running, · idle, ◐ cooling down) so the views read on a
+monochrome terminal too. Races' rows and timelines are drawn in
+:mod:`dashboard.timeline` from these pieces.
 """
 
 from __future__ import annotations
@@ -22,9 +18,10 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from .model import (
+from .views import (
     ANSWERED,
     BAD,
+    BENCHED,
     CANCELLED,
     FAILED,
     GOOD,
@@ -36,9 +33,7 @@ from .model import (
     UNKNOWN,
     WARN,
     WON,
-    AttemptView,
     LogEntry,
-    RaceView,
 )
 
 GLYPHS = {
@@ -50,6 +45,7 @@ GLYPHS = {
     RUNNING: "▸",
     PENDING: "·",
     NOT_STARTED: "·",
+    BENCHED: "◐",
     UNKNOWN: "?",
 }
 SPARK_BARS = "▁▂▃▄▅▆▇█"
@@ -105,7 +101,7 @@ class Palette:
             return self.error
         if status in (RUNNING, ANSWERED):
             return self.accent
-        if status == UNKNOWN:
+        if status in (UNKNOWN, BENCHED):
             return self.warning
         return self.muted
 
@@ -147,6 +143,27 @@ def fit(text: str, width: int) -> str:
     return text.ljust(width)
 
 
+def fit_label(label: str, width: int) -> str:
+    """A ``provider/model`` label in ``width`` cells, keeping the end that tells models apart.
+
+    Labels of one race often share their start (``mock-oai/gpt-4o``,
+    ``mock-oai/gpt-4o-mini``): the provider gives way first (``mock…/gpt-4o-mini``),
+    then the start of the model (``…gpt-4o-mini``); the cut always shows ``…``.
+    Padded to exactly ``width``.
+    """
+    if width <= 0:
+        return ""
+    if len(label) <= width:
+        return label.ljust(width)
+    if width == 1:
+        return ELLIPSIS
+    provider, sep, model = label.partition("/")
+    keep = width - len(model) - 2  # provider characters left beside "…/" and the whole model
+    if sep and keep >= 2:
+        return f"{provider[:keep]}{ELLIPSIS}/{model}"
+    return ELLIPSIS + label[-(width - 1) :]
+
+
 def sparkline(samples: Any, width: int, floor: float, ceiling: float) -> str:
     """The last ``width`` samples as ▁…█ on the fixed scale ``floor..ceiling``, newest right."""
     if width <= 0:
@@ -158,216 +175,6 @@ def sparkline(samples: Any, width: int, floor: float, ceiling: float) -> str:
     span = ceiling - floor
     bars = "".join(SPARK_BARS[min(top, max(0, round((v - floor) / span * top)))] for v in values)
     return bars.rjust(width)
-
-
-# ---------------------------------------------------------------- races
-
-
-#: The narrowest timeline worth drawing; participant names give way to it.
-MIN_TIMELINE = 24
-
-
-@dataclass(frozen=True)
-class RaceLayout:
-    """Column widths of the Races table, worked out from the panel's width."""
-
-    race: int = 11
-    ttft: int = 7
-    participant: int = 18
-    timeline: int = 24
-    result: int = 12
-
-    @classmethod
-    def for_width(cls, width: int, longest_label: int = 16) -> RaceLayout:
-        """Widths that fill a table ``width`` columns wide (cell padding and scrollbar included).
-
-        The participant column fits the longest ``provider/model`` label when
-        the timeline keeps at least :data:`MIN_TIMELINE` columns; longer labels
-        are cut with an ellipsis.
-        """
-        padding = 2 * 5 + 1  # one cell of padding each side of five columns, a scrollbar
-        if width < 96:
-            race, ttft, result = 10, 6, 9
-        else:
-            race, ttft, result = 11, 7, 12
-        others = race + ttft + result + padding
-        participant = max(12, min(longest_label + 2, 32, width - others - MIN_TIMELINE))
-        timeline = max(10, min(72, width - others - participant))
-        return cls(race, ttft, participant, timeline, result)
-
-    def widths(self) -> dict[str, int]:
-        return {
-            "race": self.race,
-            "ttft": self.ttft,
-            "participant": self.participant,
-            "timeline": self.timeline,
-            "result": self.result,
-        }
-
-
-def race_height(race: RaceView) -> int:
-    """Lines a race's row needs: one per participant, at least two."""
-    return max(2, len(race.attempts))
-
-
-def race_lines(
-    race: RaceView, layout: RaceLayout, now_ts: float, p: Palette, expected_ms: float = 0.0
-) -> dict[str, list[Text]]:
-    """The Races table's cells for one race, keyed by column, as exactly ``race_height`` lines each.
-
-    ``expected_ms``: how long such races usually take (the scale of a running one).
-    """
-    height = race_height(race)
-    return {
-        "race": _pad(_race_cell(race, layout.race, height, p), height),
-        "ttft": _pad(_ttft_cell(race, layout.ttft, p), height),
-        "participant": _pad([_participant_line(a, layout.participant, p) for a in race.attempts], height),
-        "timeline": timeline_lines(race, layout.timeline, now_ts, p, expected_ms),
-        "result": _pad([_result_line(a, layout.result, now_ts, race, p) for a in race.attempts], height),
-    }
-
-
-def race_cells(
-    race: RaceView, layout: RaceLayout, now_ts: float, p: Palette, expected_ms: float = 0.0
-) -> dict[str, Text]:
-    """:func:`race_lines` with each cell's lines joined into one multi-line Text."""
-    return {k: _join(v) for k, v in race_lines(race, layout, now_ts, p, expected_ms).items()}
-
-
-def _pad(lines: list[Text], height: int) -> list[Text]:
-    while len(lines) < height:
-        lines.append(Text(""))
-    return lines
-
-
-def _join(lines: list[Text]) -> Text:
-    out = Text("\n").join(lines)
-    out.no_wrap = True
-    out.end = ""
-    return out
-
-
-def _race_cell(race: RaceView, width: int, height: int, p: Palette) -> list[Text]:
-    lines = [
-        Text(fit(race.virtual_model, width), style=p.text + Style(bold=True)),
-        Text(fit(race.strategy, width), style=p.muted),
-    ]
-    if height > 2:
-        lines.append(Text(fit(f"#{race.short_id}", width), style=p.muted))
-    return lines
-
-
-def _ttft_cell(race: RaceView, width: int, p: Palette) -> list[Text]:
-    if race.ttft_ms is not None:
-        first = Text(ms(race.ttft_ms).rjust(width), style=p.success + Style(bold=True))
-    elif race.running:
-        first = Text("…".rjust(width), style=p.accent)
-    elif race.outcome == UNKNOWN:
-        first = Text("?".rjust(width), style=p.warning)
-    else:
-        first = Text(fit(race.outcome or "", width).rstrip().rjust(width), style=p.error)
-    lines = [first]
-    if race.total_ms is not None:
-        lines.append(Text(("Σ" + ms(race.total_ms)).rjust(width), style=p.muted))
-    return lines
-
-
-def _participant_line(a: AttemptView, width: int, p: Palette) -> Text:
-    glyph = GLYPHS.get(a.status, "·")
-    line = Text(glyph + " ", style=p.for_status(a.status))
-    name_style = p.text if a.status in (WON, RUNNING, ANSWERED) else p.muted
-    line.append(fit(a.label, width - 2), style=name_style)
-    return line
-
-
-def _result_line(a: AttemptView, width: int, now_ts: float, race: RaceView, p: Palette) -> Text:
-    if a.status == FAILED:
-        return Text(fit(a.error_kind or "failed", width), style=p.error)
-    if a.status == NOT_STARTED:
-        return Text(fit("unneeded", width), style=p.muted)
-    if a.status == PENDING:
-        return Text(fit("waiting", width), style=p.muted)
-    if a.status == UNKNOWN:
-        return Text(fit("lost track", width), style=p.warning)
-    if a.ttft_ms is not None:
-        style = p.success if a.status == WON else p.muted if a.status == LOST else p.accent
-        return Text(ms(a.ttft_ms).rjust(width - 1).ljust(width), style=style)
-    if a.status == CANCELLED:
-        return Text(fit("cancelled", width), style=p.muted)
-    # running, no token yet: how long it has waited
-    waited = (now_ts - race.started_ts) * 1000.0 - (a.started_ms or 0.0)
-    return Text(("…" + ms(max(0.0, waited))).rjust(width - 1).ljust(width), style=p.accent)
-
-
-def timeline_lines(
-    race: RaceView, width: int, now_ts: float, p: Palette, expected_ms: float = 0.0
-) -> list[Text]:
-    """The race's participants as bars on its own time scale, one line each."""
-    span = race.span_ms(now_ts, expected_ms)
-    now_ms = (now_ts - race.started_ts) * 1000.0 if race.running else span
-    return _pad([_bar(a, width, span, now_ms, p) for a in race.attempts], race_height(race))
-
-
-def timeline(race: RaceView, width: int, now_ts: float, p: Palette, expected_ms: float = 0.0) -> Text:
-    """:func:`timeline_lines` as one multi-line Text."""
-    return _join(timeline_lines(race, width, now_ts, p, expected_ms))
-
-
-def _bar(a: AttemptView, width: int, span: float, now_ms: float, p: Palette) -> Text:
-    line = Text(no_wrap=True, end="")
-    if a.started_ms is None or a.status in (PENDING, NOT_STARTED):
-        return line.append(" " * width)
-    # Half-cells: position x on [0, span] maps to 2*(width-1) half-steps, leaving
-    # the last cell free for the glyph of an attempt that ends at the very end.
-    halves = 2 * (width - 1)
-
-    def at(t_ms: float) -> int:
-        return max(0, min(halves, round(t_ms / span * halves)))
-
-    style = p.for_status(a.status)
-    start = at(a.started_ms)
-    token = a.token_ms
-    if a.status in (RUNNING, UNKNOWN):
-        end, tail_end, glyph = (
-            at(now_ms if a.status == RUNNING else (a.ended_ms or now_ms)),
-            None,
-            GLYPHS[a.status],
-        )
-    elif token is not None:  # answered: won, lost or still deciding
-        end, glyph = at(token), GLYPHS[a.status]
-        tail_end = at(a.ended_ms if a.ended_ms is not None else now_ms)
-    else:  # failed or cancelled before a token
-        end, tail_end, glyph = (
-            at(a.ended_ms if a.ended_ms is not None else now_ms),
-            None,
-            GLYPHS[a.status],
-        )
-    cells = _half_line(start, end, "─", "╴")
-    line.append(" " * (start // 2))
-    line.append(cells, style=style)
-    line.append(glyph, style=style + Style(bold=True))
-    used = start // 2 + len(cells) + 1
-    if tail_end is not None and tail_end > end + 1:
-        tail_char = "━" if a.status == WON else "┄"
-        tail_style = p.success if a.status == WON else p.muted if a.status == LOST else p.accent
-        tail = _half_line(end + 2, tail_end, tail_char, "╸" if a.status == WON else "╴")
-        tail = tail[: max(0, width - used)]
-        line.append(tail, style=tail_style)
-        used += len(tail)
-    if used < width:
-        line.append(" " * (width - used))
-    elif used > width:
-        line.truncate(width)
-    return line
-
-
-def _half_line(start: int, end: int, full: str, half: str) -> str:
-    """Cells covering half-steps ``start``..``end``, a half tip if it ends mid-cell."""
-    n = max(0, end - start)
-    body = full * (n // 2)
-    if n % 2:
-        body += half
-    return body
 
 
 # ---------------------------------------------------------------- log
@@ -382,7 +189,7 @@ def log_line(entry: LogEntry, p: Palette) -> Text:
     line.append(clock + " ", style=p.muted)
     style = p.for_level(entry.level)
     if entry.race is not None:
-        line.append(f"#{entry.race:<5} ", style=p.muted)
+        line.append(f"{entry.race:<6} ", style=p.muted)
         line.append(f"{entry.virtual_model or '':<9} ", style=p.text)
     line.append(entry.glyph + " ", style=style + Style(bold=True))
     line.append(entry.text, style=style)

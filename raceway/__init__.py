@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:
     from ._chunk import Chunk as Chunk
+    from ._chunk import ThinkingBlock as ThinkingBlock
     from ._chunk import ToolCall as ToolCall
     from ._chunk import ToolCallDelta as ToolCallDelta
     from ._chunk import Usage as Usage
@@ -25,6 +26,7 @@ if _typing.TYPE_CHECKING:
     from ._config import HedgeOverride as HedgeOverride
     from ._config import MonitorConfig as MonitorConfig
     from ._config import OpenAIProvider as OpenAIProvider
+    from ._config import Prices as Prices
     from ._config import ProviderRef as ProviderRef
     from ._config import PythonProvider as PythonProvider
     from ._config import SimProvider as SimProvider
@@ -52,6 +54,7 @@ if _typing.TYPE_CHECKING:
     from ._errors import RateLimitedError as RateLimitedError
     from ._errors import StrategyError as StrategyError
     from ._errors import StreamInterruptedError as StreamInterruptedError
+    from ._errors import UnsupportedRequestError as UnsupportedRequestError
     from ._events import AttemptCancelled as AttemptCancelled
     from ._events import AttemptFailed as AttemptFailed
     from ._events import AttemptFirstToken as AttemptFirstToken
@@ -72,6 +75,7 @@ if _typing.TYPE_CHECKING:
     from ._result import AttemptRecord as AttemptRecord
     from ._result import RaceResult as RaceResult
     from ._strategies import Answer as Answer
+    from ._strategies import AttemptView as AttemptView
     from ._strategies import Completed as Completed
     from ._strategies import Contender as Contender
     from ._strategies import Decision as Decision
@@ -88,6 +92,7 @@ if _typing.TYPE_CHECKING:
     from ._strategies import Start as Start
     from ._strategies import Started as Started
     from ._strategies import Strategy as Strategy
+    from ._strategies import StrategyProtocol as StrategyProtocol
     from ._strategies import Wait as Wait
     from ._strategies import Weighted as Weighted
     from ._strategies import default_quality_score as default_quality_score
@@ -97,6 +102,7 @@ if _typing.TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "AllProvidersFailedError": "._errors",
     "Answer": "._strategies",
+    "AttemptView": "._strategies",
     "AnthropicProvider": "._config",
     "AttemptCancelled": "._events",
     "AttemptFailed": "._events",
@@ -127,6 +133,7 @@ _EXPORTS: dict[str, str] = {
     "NoSuchModelError": "._errors",
     "OpenAIProvider": "._config",
     "Pick": "._strategies",
+    "Prices": "._config",
     "Provider": "._providers",
     "ProviderConnectionError": "._errors",
     "ProviderCooldown": "._events",
@@ -155,10 +162,13 @@ _EXPORTS: dict[str, str] = {
     "Started": "._strategies",
     "StatsSnapshot": "._events",
     "Strategy": "._strategies",
+    "StrategyProtocol": "._strategies",
     "StrategyError": "._errors",
     "StreamInterruptedError": "._errors",
+    "ThinkingBlock": "._chunk",
     "ToolCall": "._chunk",
     "ToolCallDelta": "._chunk",
+    "UnsupportedRequestError": "._errors",
     "Usage": "._chunk",
     "VirtualModel": "._config",
     "Wait": "._strategies",

@@ -14,8 +14,10 @@ Two modes share one report:
   states how many requests it will send and asks first.
 
 Reported per strategy: p50/p95/p99 caller TTFT, failures, upstream requests
-per answer, tokens streamed by losers (wasted), and ratios to the oracle and
-to the best single provider. A caller-visible TTFT of a failed request counts
+per answer, tokens streamed by losers (wasted), cost per answer and the
+losers' cost per request (at the providers' ``prices``; the embedded profiles
+carry illustrative ones), and ratios to the oracle and to the best single
+provider. A caller-visible TTFT of a failed request counts
 as the deadline, so failures show in the tail.
 """
 
@@ -39,6 +41,7 @@ from ._config import (
     Config,
     HedgeOverride,
     MonitorConfig,
+    Prices,
     ProviderRef,
     PythonProvider,
     SimProvider,
@@ -81,6 +84,8 @@ class Outcome:
     ttft_ms: float | None  # None: the race failed
     attempts: int
     wasted_tokens: int
+    cost_usd: float | None = None  # the race's (RaceResult.cost_usd); None: no prices
+    wasted_usd: float | None = None
 
 
 @define
@@ -134,20 +139,28 @@ def draw_plans(profiles: dict[str, SimProvider], requests: int, seed: int) -> li
     return out
 
 
+#: Illustrative prices for the embedded profiles (not any real provider's).
+BENCH_PRICES = Prices(input_per_mtok=1.0, output_per_mtok=4.0)
 HEAVY_TAILED: dict[str, SimProvider] = {
     # Lognormal TTFT with a few percent failures and hangs: the issue's mix.
     "alpha": SimProvider(model="alpha", ttft_ms=300, sigma=0.6, failure_rate=0.03, hang_rate=0.01, tokens_per_s=60,
-                         text=" ".join(["word"] * 40)),
+                         text=" ".join(["word"] * 40), prices=BENCH_PRICES),
     "beta": SimProvider(model="beta", ttft_ms=380, sigma=0.8, failure_rate=0.02, hang_rate=0.01, tokens_per_s=50,
-                        text=" ".join(["word"] * 40)),
+                        text=" ".join(["word"] * 40), prices=BENCH_PRICES),
     "gamma": SimProvider(model="gamma", ttft_ms=260, sigma=1.0, failure_rate=0.05, hang_rate=0.02, tokens_per_s=80,
-                         text=" ".join(["word"] * 40)),
+                         text=" ".join(["word"] * 40), prices=BENCH_PRICES),
 }
 
 
-def planned_config(names: list[str], variants: dict[str, tuple[str, int, HedgeOverride | None]]) -> Config:
+def planned_config(
+    names: list[str],
+    variants: dict[str, tuple[str, int, HedgeOverride | None]],
+    prices: dict[str, Prices | None] | None = None,
+) -> Config:
     """One virtual model per variant, every provider a ``planned`` python provider."""
-    providers: dict[str, Any] = {n: PythonProvider(callable="raceway._bench:planned", model=n) for n in names}
+    providers: dict[str, Any] = {
+        n: PythonProvider(callable="raceway._bench:planned", model=n, prices=(prices or {}).get(n)) for n in names
+    }
     vms = {}
     for label, (strategy, grace, hedge) in variants.items():
         refs = [ProviderRef(name=n, priority=len(names) - i) for i, n in enumerate(names)]
@@ -182,7 +195,7 @@ async def _run_planned(
                 else:
                     started = [a for a in r.attempts if a.status != "not_started"]
                     wasted = sum(n for (_, p), n in TABLE.streamed.items() if p != r.provider)
-                    out.append(Outcome(r.ttft_ms, len(started), wasted))
+                    out.append(Outcome(r.ttft_ms, len(started), wasted, r.cost_usd, r.wasted_cost_usd))
                 progress(1)
     return results
 
@@ -195,18 +208,22 @@ def compare_planned(
     variants: dict[str, tuple[str, int, HedgeOverride | None]] | None = None,
     hedge_sweep: bool = True,
     progress: Callable[[int], None] = lambda n: None,
+    run: Callable[..., Any] = trio.run,
 ) -> dict[str, Any]:
-    """Race every variant against the same planned draws; return the report data."""
+    """Race every variant against the same planned draws; return the report data.
+
+    ``run`` runs the races (``trio.run``; the CLI's stops on SIGINT/SIGTERM).
+    """
     variants = dict(variants or DEFAULT_VARIANTS)
     if hedge_sweep:
         for d in HEDGE_DELAYS_MS:
             variants[f"hedged {d} ms"] = ("hedged", 0, HedgeOverride(delay_ms=d, max_extra_load=0.1))
     names = list(profiles)
     TABLE.plans = draw_plans(profiles, requests, seed)
-    config = planned_config(names, variants)
+    config = planned_config(names, variants, {n: p.prices for n, p in profiles.items()})
     models = [*variants, *(f"single {n}" for n in names)]
     t = time.perf_counter()
-    raw = trio.run(_run_planned, config, models, requests, progress, clock=trio.testing.MockClock(autojump_threshold=0))
+    raw = run(_run_planned, config, models, requests, progress, clock=trio.testing.MockClock(autojump_threshold=0))
     oracle = [
         min((p.ttft * 1000 for p in row.values() if p.succeeds), default=None) for row in TABLE.plans
     ]
@@ -246,6 +263,7 @@ def summarise(
             "failures": len(outs) - answered,
             "requests_per_answer": round(sum(o.attempts for o in outs) / max(1, answered), 3),
             "wasted_tokens_per_request": round(statistics.fmean(o.wasted_tokens for o in outs), 1),
+            **_costs(outs, answered),
             "cdf_ms": sorted(o.ttft_ms for o in outs if o.ttft_ms is not None),
         }
     best_single = min(singles, key=lambda s: rows[s]["p99_ms"]) if singles else None
@@ -263,16 +281,32 @@ def summarise(
             "reference": ref, "best_single": best_single}
 
 
+def _costs(outs: list[Outcome], answered: int) -> dict[str, float | None]:
+    """Cost per answer (every attempt of every request, over the answers) and losers' cost per request."""
+    if all(o.cost_usd is None for o in outs):
+        return {"cost_per_answer_usd": None, "wasted_usd_per_request": None}
+    return {
+        "cost_per_answer_usd": sum(o.cost_usd or 0.0 for o in outs) / max(1, answered),
+        "wasted_usd_per_request": statistics.fmean(o.wasted_usd or 0.0 for o in outs),
+    }
+
+
+def _usd(value: float | None) -> str:
+    return "" if value is None else f"${value:.6f}"
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as a markdown table."""
+    seed = "" if report.get("seed") is None else f", seed {report['seed']}"  # live races have none
     lines = [
         f"# raceway bench — {report.get('mode', '')}",
         "",
-        f"{report.get('requests')} requests per strategy, seed {report.get('seed')}. "
+        f"{report.get('requests')} requests per strategy{seed}. "
         f"Caller TTFT in ms (a failed request counts as {DEADLINE_MS} ms).",
         "",
-        "| strategy | p50 | p95 | p99 | p99 / oracle | p99 / best single | failures | requests per answer | wasted tokens per request |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| strategy | p50 | p95 | p99 | p99 / oracle | p99 / best single | failures | requests per answer "
+        "| wasted tokens per request | cost per answer | wasted cost per request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def fmt(row: dict[str, Any], name: str) -> str:
@@ -281,7 +315,8 @@ def markdown(report: dict[str, Any]) -> str:
         return (
             f"| {name} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['p99_ms']:.0f} | "
             f"{'' if vo is None else f'{vo:.2f}'} | {'' if vb is None else f'{vb:.2f}'} | {row['failures']} | "
-            f"{row['requests_per_answer']:.3f} | {row['wasted_tokens_per_request']:.1f} |"
+            f"{row['requests_per_answer']:.3f} | {row['wasted_tokens_per_request']:.1f} | "
+            f"{_usd(row.get('cost_per_answer_usd'))} | {_usd(row.get('wasted_usd_per_request'))} |"
         )
 
     for name, row in report["strategies"].items():
@@ -290,7 +325,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(fmt(row, name))
     if "oracle" in report["reference"]:
         o = report["reference"]["oracle"]
-        lines.append(f"| oracle | {o['p50_ms']:.0f} | {o['p95_ms']:.0f} | {o['p99_ms']:.0f} | 1.00 | | | | |")
+        lines.append(f"| oracle | {o['p50_ms']:.0f} | {o['p95_ms']:.0f} | {o['p99_ms']:.0f} | 1.00 | | | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -365,8 +400,8 @@ def terminal_cdf(report: dict[str, Any], width: int = 50) -> str:
 def live_plan(config: Config, model: str | None) -> tuple[list[str], Config]:
     """The providers of ``model`` and a config with one virtual model per variant over them."""
     resolved = config.resolve(model)
-    refs = [ProviderRef(name=p.name, model=p.model, priority=p.priority, weight=p.weight, config=p.params)
-            for p in resolved.participants]
+    refs = [ProviderRef(name=p.name, model=p.model, priority=p.priority, weight=p.weight, config=p.params,
+                        prices=p.prices) for p in resolved.participants]
     vms = {}
     for label, (strategy, grace, hedge) in DEFAULT_VARIANTS.items():
         vms[label] = VirtualModel(strategy=strategy, grace_period_ms=grace, hedge=hedge, providers=refs)
@@ -406,7 +441,7 @@ async def _run_live(
                     else:
                         started = [a for a in r.attempts if a.status != "not_started"]
                         wasted = sum(a.output_chars for a in r.attempts if a.status != "won") // 4
-                        out.append(Outcome(r.ttft_ms, len(started), wasted))
+                        out.append(Outcome(r.ttft_ms, len(started), wasted, r.cost_usd, r.wasted_cost_usd))
                     progress(1)
 
             async with trio.open_nursery() as nursery:
@@ -422,11 +457,12 @@ def compare_live(
     requests: int = 20,
     concurrency: int = 2,
     progress: Callable[[int], None] = lambda n: None,
+    run: Callable[..., Any] = trio.run,
 ) -> dict[str, Any]:
-    """Race every variant against the config's real providers on the real clock."""
+    """Race every variant against the config's real providers on the real clock (``run``: as above)."""
     singles, live = live_plan(config, model)
     t = time.perf_counter()
-    raw = trio.run(_run_live, live, [*DEFAULT_VARIANTS, *singles], requests, concurrency, progress)
+    raw = run(_run_live, live, [*DEFAULT_VARIANTS, *singles], requests, concurrency, progress)
     report = summarise(raw, oracle=None, variants=list(DEFAULT_VARIANTS), singles=singles)
     report.update(mode="live (real providers, real clock)", requests=requests, seed=None,
                   wall_s=round(time.perf_counter() - t, 1))
@@ -439,5 +475,5 @@ def sim_profiles(config: Config, model: str | None) -> dict[str, SimProvider] | 
     for p in config.resolve(model).participants:
         if not isinstance(p.definition, SimProvider):
             return None
-        out[p.name] = p.definition
+        out[p.name] = attrs.evolve(p.definition, prices=p.prices)  # a reference's prices over its definition's
     return out

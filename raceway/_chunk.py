@@ -1,4 +1,4 @@
-"""What an answer is made of: :class:`Chunk`, :class:`Usage`, tool calls.
+"""What an answer is made of: :class:`Chunk`, :class:`Usage`, tool calls, thinking blocks.
 
 A provider streams :class:`Chunk` objects; a finished race gathers them into
 a :class:`~raceway.RaceResult`. These are plain values with no I/O, so the
@@ -51,6 +51,30 @@ class ToolCall:
 
 
 @frozen(slots=True)
+class ThinkingBlock:
+    """One finished block of Anthropic thinking, kept so a follow-up turn can send it back.
+
+    ``type`` is ``thinking`` (``thinking`` holds the whole text, ``signature``
+    the signature that authenticates it) or ``redacted_thinking`` (``data``,
+    encrypted). The text was streamed as ``Chunk.reasoning`` already; this is
+    what the Messages API asks to get back, unchanged, on the assistant turn
+    of a tool-use loop: put :meth:`as_dict` of each in that message's
+    ``thinking_blocks`` list.
+    """
+
+    type: str
+    thinking: str = ""
+    signature: str = ""
+    data: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The block as the Messages API takes it back."""
+        if self.type == "redacted_thinking":
+            return {"type": self.type, "data": self.data}
+        return {"type": self.type, "thinking": self.thinking, "signature": self.signature}
+
+
+@frozen(slots=True)
 class Chunk:
     """One piece of a streamed answer.
 
@@ -59,6 +83,8 @@ class Chunk:
     the tool-call deltas it carries. The last chunk of a complete answer
     usually carries ``finish_reason`` (``stop``, ``length``, ``tool_calls``,
     ``content_filter``) and, where the provider reports it, ``usage``.
+    ``thinking_blocks`` carries each finished Anthropic thinking block (with
+    its signature) on a chunk of its own, after its text came as ``reasoning``.
     """
 
     text: str = ""
@@ -66,3 +92,4 @@ class Chunk:
     usage: Usage | None = None
     reasoning: str = ""
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    thinking_blocks: tuple[ThinkingBlock, ...] = ()

@@ -2,27 +2,34 @@
 
 Each subcommand is a small function over the public API. User errors (bad
 config, unknown model, missing key) print one line naming what to fix and
-exit 2; a race that fails exits 1; never a traceback for either.
+exit 2; a race that fails exits 1; never a traceback for either. Every line
+on stderr that is not a result starts ``raceway: ``; every error reads ``raceway: error: …`` (as
+argparse's own do), whether the config, the race or the command line failed;
+the library's log warnings print as one line each. Commands that run
+until stopped go through :func:`raceway._exits.run_stoppable`: SIGINT and
+SIGTERM end them cleanly (statistics saved, sockets removed) with exit 0, or
+130 for Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
+import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
-import yaml
 
 from . import __version__
-from ._config import Config, default_config, dumps_config, load_config, redacted
+from ._config import Config, default_config, dumps_config, load_config, show_config
 from ._engine import open_engine
 from ._errors import (
     AllProvidersFailedError,
@@ -32,8 +39,9 @@ from ._errors import (
     RacewayError,
     StreamInterruptedError,
 )
-from ._result import RaceResult
-from ._services import sigterm_cancels
+from ._exits import SigtermInterrupts, Stopped, run_stoppable, sigterm_interrupts
+from ._result import AttemptRecord, RaceResult
+from ._text import plural
 
 EXIT_OK, EXIT_RACE_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -57,33 +65,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    _log_to_stderr()
+    with sigterm_interrupts() as interrupts:
+        return _dispatch(args, interrupts)
+
+
+def _dispatch(args: argparse.Namespace, interrupts: SigtermInterrupts) -> int:
     try:
         code: int = args.func(args)
         return code
     except (ConfigError, NoSuchModelError, UsageError) as exc:
-        _err(f"error: {exc}")
+        _error(str(exc))
         return EXIT_USAGE
     except AllProvidersFailedError as exc:
+        _error(str(exc))
         if exc.errors and all(isinstance(e, MissingAPIKeyError) for e in exc.errors.values()):
-            _err(f"error: {exc}")  # nothing raced: a setup mistake, not a failed race
-            return EXIT_USAGE
-        _err(f"race failed: {exc}")
+            return EXIT_USAGE  # nothing raced: a setup mistake, not a failed race
         return EXIT_RACE_FAILED
-    except StreamInterruptedError as exc:
-        _err(f"race failed: {exc}")
+    except (StreamInterruptedError, RacewayError) as exc:
+        _error(str(exc))
         return EXIT_RACE_FAILED
-    except RacewayError as exc:
-        _err(f"error: {exc}")
-        return EXIT_RACE_FAILED
+    except Stopped as exc:
+        if exc.signum == signal.SIGINT:
+            _err("interrupted")
+        return exc.exit_status
     except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
+        if not interrupts.terminated:
+            _err("interrupted")
+        return interrupts.exit_status
     except BrokenPipeError:
         return EXIT_OK
 
 
 def _err(message: str) -> None:
+    """A note on stderr: ``raceway: message``."""
     print(f"raceway: {message}", file=sys.stderr, flush=True)
+
+
+def _error(message: str) -> None:
+    _err(f"error: {message}")
+
+
+def _warn(message: str) -> None:
+    _err(f"warning: {message}")
+
+
+class _StderrHandler(logging.Handler):
+    """The library's log records as ``raceway: …`` lines on the current ``sys.stderr``:
+    one line each, never a traceback (what Python's last-resort handler would add)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            lines = record.getMessage().removeprefix("raceway: ").splitlines()
+            _err(lines[0] if lines else record.levelname.lower())
+        except Exception:
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("raceway")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(logging.WARNING)
+        logger.addHandler(handler)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -188,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     messages.append({"role": "user", "content": prompt})
     params = {k: v for k, v in (("temperature", args.temperature), ("max_tokens", args.max_tokens)) if v is not None}
     config = attrs.evolve(config, monitor=attrs.evolve(config.monitor, socket="off"))
-    result: RaceResult = trio.run(_run, config, messages, args.model, params, args.json)
+    result: RaceResult = run_stoppable(_run, config, messages, args.model, params, args.json)
     if args.json:
         print(json.dumps(_result_json(result), indent=2))
     _err(summary_line(result))
@@ -207,18 +250,38 @@ async def _run(
                 wrote = True
     if wrote:
         sys.stdout.write("\n")
-        sys.stdout.flush()
+    if not quiet:  # the tool calls the answer makes, one readable line each, after its text
+        for call in race.result.tool_calls:
+            sys.stdout.write(f"→ {call.name}({call.arguments})\n")
+    sys.stdout.flush()
     return race.result
 
 
 def summary_line(result: RaceResult) -> str:
-    """One line about a race: winner, caller-visible TTFT, total, what became of the others."""
-    others = ", ".join(f"{a.provider} {a.status}" for a in result.attempts if a.status != "won")
+    """One line about a race: winner, caller-visible TTFT, total, what became of the others
+    (with each failure's reason: ``openai failed (set OPENAI_API_KEY)``)."""
+    others = ", ".join(_fate(a) for a in result.attempts if a.status != "won")
     line = (
         f"{result.provider}/{result.model} won · first token {result.ttft_ms:.0f} ms · "
         f"total {result.total_ms:.0f} ms · {result.virtual_model} ({result.strategy})"
     )
     return f"{line} · {others}" if others else line
+
+
+#: Characters of an attempt's error a summary line quotes.
+REASON_LIMIT = 80
+
+
+def _fate(a: AttemptRecord) -> str:
+    if not a.error or a.status in ("lost", "cancelled"):
+        return f"{a.provider} {a.status}"
+    return f"{a.provider} {a.status} ({_reason(a.error, a.error_kind)})"
+
+
+def _reason(error: str, kind: str | None) -> str:
+    if kind == "missing_key" and "environment variable " in error:
+        return "set " + error.rpartition("environment variable ")[2]  # the variable's name
+    return error if len(error) <= REASON_LIMIT else error[: REASON_LIMIT - 1] + "…"
 
 
 def _result_json(result: RaceResult) -> dict[str, Any]:
@@ -244,7 +307,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # watched through the dashboard); _demo_headless itself stays as it is.
     with open(os.devnull, "w") if args.quiet else contextlib.nullcontext(sys.stdout) as out:
         with contextlib.redirect_stdout(out):
-            trio.run(_demo_headless, config, args.races, args.concurrency)
+            run_stoppable(_demo_headless, config, args.races, args.concurrency)
     return EXIT_OK
 
 
@@ -276,18 +339,38 @@ def _demo_with_dashboard(args: argparse.Namespace) -> int:
                 command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-            code = subprocess.call([sys.executable, "-m", "dashboard", "--socket", str(socket_path)])
-        except KeyboardInterrupt:
-            code = 130
-        finally:
+            with _terminal_restored():
+                code = subprocess.call([sys.executable, "-m", "dashboard", "--socket", str(socket_path)])
+        finally:  # a KeyboardInterrupt (Ctrl-C, or SIGTERM) goes on to main() once the engine stopped
             _stop_child(engine)
         if engine.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL):
             tail = engine_log.read_text(errors="replace").strip().splitlines()[-5:]
-            _err(f"the demo engine stopped with exit code {engine.returncode}: " + " / ".join(tail))
+            _error(f"the demo engine stopped with exit code {engine.returncode}: " + " / ".join(tail))
             return EXIT_RACE_FAILED
         return code
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _terminal_restored() -> Iterator[None]:
+    """Put the terminal back as it was if the dashboard did not exit on its own (it was killed)."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError, AttributeError):  # no terminal (tests, pipes)
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        # Leave the alternate screen, stop mouse reporting, show the cursor.
+        sys.stdout.write("\x1b[?1000l\x1b[?1003l\x1b[?1006l\x1b[?1049l\x1b[?25h")
+        sys.stdout.flush()
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        raise
 
 
 def _stop_child(process: Any, grace_s: float = 5.0) -> None:
@@ -305,11 +388,11 @@ def _stop_child(process: Any, grace_s: float = 5.0) -> None:
 
 
 async def _demo_headless(config: Config, races: int, concurrency: int) -> None:
-    async with sigterm_cancels(), open_engine(config) as engine:
+    async with open_engine(config) as engine:
         if engine.monitor_socket is not None:  # so users can attach (issue 4)
             print(f"monitor: {engine.monitor_socket}", file=sys.stderr, flush=True)
         models = [m.id for m in engine.models()]
-        counter = iter(range(1, races + 1) if races else _forever())
+        counter = iter(range(1, races + 1)) if races else itertools.count(1)
 
         async def worker() -> None:
             for n in counter:
@@ -328,13 +411,6 @@ async def _demo_headless(config: Config, races: int, concurrency: int) -> None:
             _print_stats(engine.stats())
 
 
-def _forever() -> Any:
-    n = 1
-    while True:
-        yield n
-        n += 1
-
-
 def _print_stats(stats: dict[str, Any]) -> None:
     print(f"{'provider/model':28} {'races':>6} {'wins':>5} {'fail':>5} {'p50 ttft':>9} {'p95 ttft':>9} {'score':>6}")
     for label, s in sorted(stats.items()):
@@ -348,8 +424,9 @@ def _print_stats(stats: dict[str, Any]) -> None:
 
 def cmd_config_validate(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    n_models = len(config.virtual_models)
-    print(f"{args.file}: valid ({len(config.providers)} providers defined, {n_models} virtual models)")
+    config.resolve(None)  # legacy mode: every provider needs a model of its own
+    defined = plural(len(config.providers), "provider")
+    print(f"{args.file}: valid ({defined} defined, {plural(len(config.virtual_models), 'virtual model')})")
     return EXIT_OK
 
 
@@ -357,9 +434,16 @@ def cmd_config_convert(args: argparse.Namespace) -> int:
     config = load_config(args.input)
     out = Path(args.output)
     fmt = _format_of(out)
-    out.write_text(dumps_config(config, fmt), encoding="utf-8")
+    _write(out, dumps_config(config, fmt))
     print(f"wrote {out} ({fmt})")
     return EXIT_OK
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _format_of(path: Path) -> Any:
@@ -382,23 +466,13 @@ def cmd_config_init(args: argparse.Namespace) -> int:
     path = Path(target)
     if path.exists():
         raise UsageError(f"{path} already exists; remove it or choose another file with -o")
-    path.write_text(text, encoding="utf-8")
+    _write(path, text)
     print(f"wrote {path}; check it with: raceway config validate {path}")
     return EXIT_OK
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    config = _load(args)
-    # Effective: presets that virtual models use are shown with their settings.
-    used = {ref.name for vm in config.virtual_models.values() for ref in vm.providers}
-    providers = {name: config.provider(name) for name in sorted(used - set(config.providers))}
-    data = redacted(attrs.evolve(config, providers={**config.providers, **providers}))
-    if args.format == "toml":
-        import tomli_w
-
-        sys.stdout.write(tomli_w.dumps(data))
-    else:
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    sys.stdout.write(show_config(_load(args), args.format))
     return EXIT_OK
 
 
@@ -416,18 +490,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = _load(args)
     profiles = _bench.sim_profiles(config, args.model)
     if args.requests < 0 or args.concurrency < 1:
-        raise UsageError("--requests must be positive and --concurrency at least 1")
+        raise UsageError("--requests must be 0 (the default) or more and --concurrency at least 1")
     if profiles is not None:
         requests = args.requests or 2000
         variants = len(_bench.DEFAULT_VARIANTS) + (0 if args.no_sweep else len(_bench.HEDGE_DELAYS_MS))
         total = requests * (variants + len(profiles))
-        what = f"{requests} planned requests per strategy on the virtual clock (simulated providers, no network)"
+        what = f"{plural(requests, 'planned request')} per strategy on the virtual clock (simulated providers, no network)"
     else:
         requests = args.requests or 20
         n = len(config.resolve(args.model).participants)
         total = requests * (len(_bench.DEFAULT_VARIANTS) + n)
         sends = _bench.live_request_count(n, requests)
-        what = f"up to {sends} requests to real providers ({requests} per strategy); they may cost money"
+        what = f"up to {plural(sends, 'request')} to real providers ({requests} per strategy); they may cost money"
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError(f"this sends {what}; pass --yes to confirm")
@@ -447,11 +521,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         if profiles is not None:
             report = _bench.compare_planned(
-                profiles, requests=requests, seed=args.seed, hedge_sweep=not args.no_sweep, progress=advance
+                profiles, requests=requests, seed=args.seed, hedge_sweep=not args.no_sweep, progress=advance,
+                run=run_stoppable,
             )
         else:
             report = _bench.compare_live(
-                config, args.model, requests=requests, concurrency=args.concurrency, progress=advance
+                config, args.model, requests=requests, concurrency=args.concurrency, progress=advance,
+                run=run_stoppable,
             )
     out = Path(args.out or f"raceway-bench-{time.strftime('%Y%m%d-%H%M%S')}")
     machine = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count(),
@@ -467,13 +543,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The gateway until SIGINT/SIGTERM: it drains in-flight requests, then exits 0."""
+    """The gateway until SIGINT/SIGTERM: it drains in-flight requests, then stops (0, or 130 on Ctrl-C)."""
     from ._gateway import run_gateway
 
     config = _load(args)
     if args.port is not None and not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
-    trio.run(run_gateway, config, args.host, args.port)
+    # The drain ends the run by itself; grace_s is the backstop after it.
+    run_stoppable(run_gateway, config, args.host, args.port, grace_s=config.serve.drain_timeout_s + 2.0)
     return EXIT_OK
 
 
@@ -498,11 +575,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         try:
             stats = stats_from_file(path)
         except NewerSchema as exc:
-            _err(f"warning: {path} was written by a newer raceway ({exc}); upgrade raceway to read it")
+            _warn(f"{path} was written by a newer raceway ({exc}); upgrade raceway to read it")
             return EXIT_OK
         except (UnreadableFile, OSError) as exc:
             # Never fatal: the next engine sets the file aside and starts fresh.
-            _err(f"warning: {path} is unreadable ({exc}); the next engine will set it aside and start fresh")
+            _warn(f"{path} is unreadable ({exc}); the next engine will set it aside and start fresh")
             return EXIT_OK
         print(f"{path}\n{stats_table(stats)}")
     return EXIT_OK

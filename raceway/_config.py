@@ -13,13 +13,16 @@ participant's provider definition — so the engine never re-reads raw config.
 
 from __future__ import annotations
 
+import datetime
 import importlib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+import attrs
 import cattrs
 import tomli_w
 import yaml
@@ -27,8 +30,23 @@ from attrs import field, frozen
 from cattrs.errors import IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._checks import (
+    FREE_TEXT,
+    Range,
+    SchemaError,
+    check_document,
+    check_values,
+    config_error,
+    env_name_problem,
+    first_error,
+    free_text,
+    parse_failure,
+    ranged,
+)
 from ._errors import ConfigError, NoSuchModelError
+from ._fleet_config import RedisConfig, check_redis, redact_url
 from ._presets import PRESETS
+from ._text import one_line, short_repr, suggestion
 
 BUILTIN_STRATEGIES = ("first_wins", "weighted", "quality", "hedged")
 
@@ -40,9 +58,24 @@ DEFAULT_IDLE_TIMEOUT_MS = 30_000
 DEFAULT_MAX_EXTRA_LOAD = 0.1
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_ANTHROPIC_MAX_TOKENS = 4096
+#: Seconds between saves of ``performance_file``: little to lose in a crash, little disk churn.
+DEFAULT_SAVE_INTERVAL_S = 30.0
 
-
-# ---------------------------------------------------------------- the models
+# What each numeric setting allows (checked by validate, with the setting's path).
+POSITIVE_MS = Range(low=0, low_open=True, what="a positive number of milliseconds")
+NON_NEGATIVE_MS = Range(low=0, what="0 or more milliseconds")
+POSITIVE = Range(low=0, low_open=True, what="a positive number")
+NON_NEGATIVE = Range(low=0, what="0 or more")
+AT_LEAST_ONE = Range(low=1, what="1 or more")
+PROBABILITY = Range(low=0, high=1, what="a probability between 0 and 1")
+ANY_NUMBER = Range()
+USD = Range(low=0, what="0 or more US dollars")
+USD_PER_MTOK = Range(low=0, what="0 or more US dollars per million tokens")
+#: Extra requests per race on average (0.1: one race in ten hedges); above 1
+#: only makes sense with many providers, above 10 never.
+EXTRA_LOAD = Range(low=0, high=10, what="between 0 and 10 extra requests per race on average (0.1: one race in ten)")
+#: A lognormal's sigma past this draws times beyond any deadline (and overflows exp()).
+SIGMA = Range(low=0, high=10, what="between 0 (exact) and 10")
 
 
 @frozen(kw_only=True)
@@ -56,16 +89,16 @@ class HedgeConfig:
     at most one extra request per ten races, plus a reserve of two).
     """
 
-    delay_ms: int | Literal["auto"] = "auto"
-    max_extra_load: float = DEFAULT_MAX_EXTRA_LOAD
+    delay_ms: int | Literal["auto"] = ranged("auto", NON_NEGATIVE_MS)
+    max_extra_load: float = ranged(DEFAULT_MAX_EXTRA_LOAD, EXTRA_LOAD)
 
 
 @frozen(kw_only=True)
 class HedgeOverride:
     """A virtual model's ``hedge``: each key it sets overrides the top-level one."""
 
-    delay_ms: int | Literal["auto"] | None = None
-    max_extra_load: float | None = None
+    delay_ms: int | Literal["auto"] | None = ranged(None, NON_NEGATIVE_MS)
+    max_extra_load: float | None = ranged(None, EXTRA_LOAD)
 
     def over(self, base: HedgeConfig) -> HedgeConfig:
         return HedgeConfig(
@@ -92,20 +125,31 @@ class MonitorConfig:
 class HttpConfig:
     """The engine's pooled HTTP client: connection limits and connect timeout."""
 
-    max_connections: int = 100
-    max_keepalive_connections: int = 20
-    keepalive_expiry_s: float = 30.0
-    connect_timeout_ms: int = 5_000
+    max_connections: int = ranged(100, AT_LEAST_ONE)
+    max_keepalive_connections: int = ranged(20, NON_NEGATIVE)
+    keepalive_expiry_s: float = ranged(30.0, Range(low=0, what="0 or more seconds"))
+    connect_timeout_ms: int = ranged(5_000, POSITIVE_MS)
 
 
-def _serve_setting(check: Any, rule: str) -> Any:
-    """An attrs validator whose message names the field (its path stops at ``$.serve``)."""
+@frozen(kw_only=True)
+class Prices:
+    """USD per million tokens (issue 15). A key left out is unknown: on a
+    reference it falls back to the provider definition's; ``raceway._cost``
+    charges unknown input/output as 0 and unknown cached input at the input price."""
 
-    def validator(_: Any, attribute: Any, value: Any) -> None:
-        if not check(value):
-            raise _SchemaError(f"{attribute.name} {rule}, not {value!r}")
+    input_per_mtok: float | None = ranged(None, USD_PER_MTOK)
+    output_per_mtok: float | None = ranged(None, USD_PER_MTOK)
+    cached_input_per_mtok: float | None = ranged(None, USD_PER_MTOK)
 
-    return validator
+    def over(self, base: Prices | None) -> Prices:
+        """These prices, each key left out taken from ``base``."""
+        if base is None:
+            return self
+        return Prices(
+            input_per_mtok=_pick(self.input_per_mtok, base.input_per_mtok),
+            output_per_mtok=_pick(self.output_per_mtok, base.output_per_mtok),
+            cached_input_per_mtok=_pick(self.cached_input_per_mtok, base.cached_input_per_mtok),
+        )
 
 
 @frozen(kw_only=True)
@@ -121,10 +165,10 @@ class ServeConfig:
     """
 
     host: str = "127.0.0.1"
-    port: int = field(default=8765, validator=_serve_setting(lambda v: 0 <= v <= 65535, "must be a port (0-65535)"))
+    port: int = ranged(8765, Range(low=0, high=65535, what="a port number (0-65535; 0: any free one)"))
     api_keys_env: str | None = None
-    max_body_bytes: int = field(default=32_000_000, validator=_serve_setting(lambda v: v > 0, "must be positive"))
-    drain_timeout_s: float = field(default=5.0, validator=_serve_setting(lambda v: v >= 0, "must be 0 or more"))
+    max_body_bytes: int = ranged(32_000_000, Range(low=0, low_open=True, what="a positive number of bytes"))
+    drain_timeout_s: float = ranged(5.0, Range(low=0, what="0 or more seconds"))
 
 
 @frozen(kw_only=True)
@@ -137,6 +181,7 @@ class OpenAIProvider:
     headers: dict[str, str] = field(factory=dict)
     model: str = ""
     stream_usage: bool = True
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -149,7 +194,8 @@ class AnthropicProvider:
     headers: dict[str, str] = field(factory=dict)
     model: str = ""
     anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
-    max_tokens: int = DEFAULT_ANTHROPIC_MAX_TOKENS
+    max_tokens: int = ranged(DEFAULT_ANTHROPIC_MAX_TOKENS, AT_LEAST_ONE)
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -163,13 +209,14 @@ class SimProvider:
 
     type: Literal["sim"] = "sim"
     model: str = "sim"
-    ttft_ms: float = 200.0
-    sigma: float = 0.3
-    tokens_per_s: float = 50.0
-    failure_rate: float = 0.0
-    hang_rate: float = 0.0
-    seed: int | None = None
-    text: str = "This is a simulated answer from raceway."
+    ttft_ms: float = ranged(200.0, POSITIVE_MS)
+    sigma: float = ranged(0.3, SIGMA)
+    tokens_per_s: float = ranged(50.0, POSITIVE)
+    failure_rate: float = ranged(0.0, PROBABILITY)
+    hang_rate: float = ranged(0.0, PROBABILITY)
+    seed: int | None = ranged(None, ANY_NUMBER)
+    text: str = free_text("This is a simulated answer from raceway.")
+    prices: Prices | None = None
 
 
 @frozen(kw_only=True)
@@ -179,9 +226,24 @@ class PythonProvider:
     type: Literal["python"] = "python"
     callable: str
     model: str = ""
+    prices: Prices | None = None
 
 
-ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider
+@frozen(kw_only=True)
+class CodeProvider:
+    """Stands in the config for a provider object built in code (``open_engine(providers=...)``).
+
+    Not a type a file can name: it exists only so that such a provider has a
+    definition like every other (its ``model`` is the object's ``model``
+    attribute, if it has one).
+    """
+
+    type: Literal["code"] = "code"
+    model: str = ""
+    prices: Prices | None = None
+
+
+ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider | CodeProvider
 PROVIDER_TYPES: dict[str, type[Any]] = {
     "openai": OpenAIProvider,
     "anthropic": AnthropicProvider,
@@ -196,9 +258,10 @@ class ProviderRef:
 
     name: str
     model: str = ""
-    priority: int = 0
-    weight: float = 1.0
-    config: dict[str, Any] = field(factory=dict)
+    priority: int = ranged(0, ANY_NUMBER)
+    weight: float = ranged(1.0, NON_NEGATIVE)
+    config: dict[str, Any] = field(factory=dict, metadata={FREE_TEXT: True})  # passed through as JSON
+    prices: Prices | None = None  # each key set overrides the definition's
 
 
 @frozen(kw_only=True)
@@ -208,29 +271,34 @@ class VirtualModel:
     Every setting left unset (``None``) falls back to the top-level one.
     """
 
-    display_name: str = ""
-    description: str = ""
+    display_name: str = free_text()
+    description: str = free_text()
     providers: list[ProviderRef] = field(factory=list)
     strategy: str | None = None
-    timeout_ms: int | None = None
-    grace_period_ms: int | None = None
-    ttft_timeout_ms: int | None = None
-    idle_timeout_ms: int | None = None
+    timeout_ms: int | None = ranged(None, POSITIVE_MS)
+    grace_period_ms: int | None = ranged(None, NON_NEGATIVE_MS)
+    ttft_timeout_ms: int | None = ranged(None, POSITIVE_MS)
+    idle_timeout_ms: int | None = ranged(None, POSITIVE_MS)
     hedge: HedgeOverride | None = field(default=None, converter=_as_override)
     quality_scorer: str | None = None
+    first_token: Literal["content", "any"] | None = None
+    max_cost_per_race_usd: float | None = ranged(None, USD)
 
 
 @frozen(kw_only=True)
 class Config:
     """The whole configuration. Build it with :func:`load_config` or :func:`default_config`."""
 
-    timeout_ms: int = DEFAULT_TIMEOUT_MS
-    grace_period_ms: int = DEFAULT_GRACE_MS
+    timeout_ms: int = ranged(DEFAULT_TIMEOUT_MS, POSITIVE_MS)
+    grace_period_ms: int = ranged(DEFAULT_GRACE_MS, NON_NEGATIVE_MS)
     strategy: str = "first_wins"
-    ttft_timeout_ms: int | None = None
-    idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS
+    ttft_timeout_ms: int | None = ranged(None, POSITIVE_MS)
+    idle_timeout_ms: int = ranged(DEFAULT_IDLE_TIMEOUT_MS, POSITIVE_MS)
     hedge: HedgeConfig = field(factory=HedgeConfig)
     quality_scorer: str | None = None
+    #: What wins an attempt its first token: ``content`` (text or a tool call) or ``any`` (reasoning too).
+    first_token: Literal["content", "any"] = "content"
+    max_cost_per_race_usd: float | None = ranged(None, USD)
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
     serve: ServeConfig = field(factory=ServeConfig)
@@ -238,6 +306,8 @@ class Config:
     virtual_models: dict[str, VirtualModel] = field(factory=dict)
     default_virtual_model: str = ""
     performance_file: str = ""
+    performance_save_interval_s: float = ranged(DEFAULT_SAVE_INTERVAL_S, Range(low=0, low_open=True, what="a positive number of seconds"))
+    redis: RedisConfig | None = None  # shared state across a fleet (_fleet_config.py)
 
     def provider(self, name: str) -> ProviderDef:
         """The definition of provider ``name``: the user's own, else a preset."""
@@ -259,6 +329,8 @@ class Config:
 
         Raises:
             NoSuchModelError: ``model`` is not a virtual model of this config.
+            ConfigError: in legacy mode (no virtual models) asked for no
+                model, a provider that needs a model has no default one.
         """
         name = model or self.default_model_name
         vm = self.virtual_models.get(name)
@@ -274,8 +346,10 @@ class Config:
                 providers=[ProviderRef(name=p, model=passthrough) for p in self.providers],
             )
         participants = []
-        for ref in vm.providers:
+        for i, ref in enumerate(vm.providers):
             definition = self.provider(ref.name)
+            if not (ref.model or definition.model) and definition.type in MODEL_REQUIRED:
+                raise _no_model(name, i, ref.name, legacy=not self.virtual_models)
             participants.append(
                 Participant(
                     name=ref.name,
@@ -284,6 +358,7 @@ class Config:
                     weight=ref.weight,
                     params=dict(ref.config),
                     definition=definition,
+                    prices=definition.prices if ref.prices is None else ref.prices.over(definition.prices),
                 )
             )
         return ResolvedModel(
@@ -297,11 +372,28 @@ class Config:
             idle_timeout_ms=_pick(vm.idle_timeout_ms, self.idle_timeout_ms),
             hedge=self.hedge if vm.hedge is None else vm.hedge.over(self.hedge),
             quality_scorer=vm.quality_scorer or self.quality_scorer,
+            first_token=vm.first_token or self.first_token,
             participants=tuple(participants),
+            max_cost_per_race_usd=_pick(vm.max_cost_per_race_usd, self.max_cost_per_race_usd),
         )
 
 
 LEGACY_MODEL = "default"
+#: Provider types whose request must name a model (the upstream answers 400 to an empty one).
+MODEL_REQUIRED = ("openai", "anthropic")
+
+
+def _no_model(vm: str, index: int, provider: str, *, legacy: bool) -> ConfigError:
+    if legacy:  # the reference is implicit: "every provider, on its own model"
+        return config_error(
+            f"$.providers[{provider!r}].model",
+            f"required: with no virtual_models, every provider races on its own default model, and "
+            f"{provider!r} has none; set one here, or define virtual_models",
+        )
+    return config_error(
+        f"$.virtual_models[{vm!r}].providers[{index}].model",
+        f"required: provider {provider!r} has no default model; name the model here",
+    )
 
 
 def _pick(override_value: Any, default: Any) -> Any:
@@ -318,6 +410,7 @@ class Participant:
     weight: float
     params: dict[str, Any]
     definition: ProviderDef
+    prices: Prices | None = None  # the reference's over the definition's (issue 15)
 
     @property
     def label(self) -> str:
@@ -340,19 +433,27 @@ class ResolvedModel:
     hedge: HedgeConfig
     quality_scorer: str | None
     participants: tuple[Participant, ...]
+    first_token: Literal["content", "any"] = "content"
+    max_cost_per_race_usd: float | None = None
 
 
 # ------------------------------------------------------------- cattrs wiring
 
 
-class _SchemaError(ValueError):
-    """A schema problem whose message is already meant for the user."""
+#: Whole numbers beyond this lose precision as floats (and overflow the
+#: millisecond arithmetic): no setting needs one.
+MAX_WHOLE = 2**53
 
 
-def _format_exception(exc: BaseException, type_: Any) -> str:
-    if isinstance(exc, _SchemaError):
-        return str(exc)
-    return cattrs.v.format_exception(exc, type_)
+def _whole(value: Any, what: str = "a whole number") -> int:
+    # Not int(value): that turns true into 1 and 5.7 into 5 without a word.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SchemaError(f"must be {what}, not {short_repr(value)}")
+    if isinstance(value, float) and not value.is_integer():
+        raise SchemaError(f"must be {what}, not {value}")
+    if abs(value) > MAX_WHOLE:
+        raise SchemaError(f"must be {what} of at most {MAX_WHOLE} (2**53)")
+    return int(value)
 
 
 def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
@@ -361,50 +462,58 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
     def structure_delay(value: Any, _: Any) -> int | str:
         if value == "auto":
             return "auto"
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (isinstance(value, float) and not value.is_integer())
-        ):
-            raise _SchemaError(f"must be a whole number of milliseconds or 'auto', not {value!r}")
-        return int(value)
+        return _whole(value, "a whole number of milliseconds or 'auto'")
 
     conv.register_structure_hook_func(lambda t: t == int | Literal["auto"], structure_delay)
     conv.register_structure_hook_func(
         lambda t: t == int | Literal["auto"] | None, lambda v, _: None if v is None else structure_delay(v, _)
     )
 
-    def structure_int(value: Any, _: Any) -> int:
-        # Not int(value): that turns true into 1 and 5.7 into 5 without a word.
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _SchemaError(f"must be a whole number, not {value!r}")
-        if isinstance(value, float) and not value.is_integer():
-            raise _SchemaError(f"must be a whole number, not {value}")
-        return int(value)
-
-    conv.register_structure_hook(int, structure_int)
+    conv.register_structure_hook(int, lambda value, _: _whole(value))
 
     def structure_float(value: Any, _: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _SchemaError(f"must be a number, not {value!r}")
-        return float(value)
+            raise SchemaError(f"must be a number, not {short_repr(value)}")
+        if isinstance(value, int) and abs(value) > MAX_WHOLE:
+            raise SchemaError(f"must be a number of at most {MAX_WHOLE} (2**53)")
+        number = float(value)
+        if not math.isfinite(number):
+            raise SchemaError(f"must be a finite number, not {number}")
+        return number
 
     conv.register_structure_hook(float, structure_float)
 
     def structure_bool(value: Any, _: Any) -> bool:
         if not isinstance(value, bool):
-            raise _SchemaError(f"must be true or false, not {value!r}")
+            raise SchemaError(f"must be true or false, not {short_repr(value)}")
         return value
 
     conv.register_structure_hook(bool, structure_bool)  # (bool is an int: it needs its own hook)
+
+    def structure_str(value: Any, _: Any) -> str:
+        # Numbers and dates read from YAML pass as their text (model: 4,
+        # anthropic_version: 2023-06-01); a boolean or null is a YAML surprise.
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool) or value is None:
+            hint = " (YAML reads on, off, yes and no as booleans: quote it)" if isinstance(value, bool) else ""
+            raise SchemaError(f"must be a string, not {short_repr(value)}{hint}")
+        if isinstance(value, int | float | datetime.date):
+            return str(value)
+        raise SchemaError(f"must be a string, not {type(value).__name__} {short_repr(value)}")
+
+    conv.register_structure_hook(str, structure_str)
 
     def structure_providers(value: Any, _: Any) -> dict[str, ProviderDef]:
         # The seed's form is a list of names; raceway's is a mapping of
         # name -> definition. Either way a preset name needs no definition.
         if isinstance(value, list):
-            value = {name: None for name in value}
+            for i, name in enumerate(value):
+                if not isinstance(name, str):
+                    raise SchemaError(f"providers[{i}] must be a provider name, not {short_repr(name)}")
+            value = dict.fromkeys(value)
         if not isinstance(value, Mapping):
-            raise _SchemaError("must be a list of provider names or a mapping of name to definition")
+            raise SchemaError("must be a list of provider names or a mapping of name to definition")
         out: dict[str, ProviderDef] = {}
         errors: list[Exception] = []
         for name, body in value.items():
@@ -437,7 +546,7 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
         if value is False:
             return "off"
         if not isinstance(value, str):
-            raise _SchemaError(f"must be a string ('off', 'auto' or a path), not {value!r}")
+            raise SchemaError(f"must be a string ('off', 'auto' or a path), not {short_repr(value)}")
         return value
 
     ref_fn = make_dict_structure_fn(ProviderRef, conv, _cattrs_forbid_extra_keys=True)
@@ -447,7 +556,7 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
         if isinstance(value, str):
             return ProviderRef(name=value)
         if not isinstance(value, Mapping):
-            raise _SchemaError(f"a provider reference is a name or a mapping with 'name', not {value!r}")
+            raise SchemaError(f"a provider reference is a name or a mapping with 'name', not {short_repr(value)}")
         return ref_fn(value, ProviderRef)
 
     conv.register_structure_hook(ProviderRef, structure_ref)
@@ -455,7 +564,7 @@ def _make_converter(omit_defaults: bool = True) -> cattrs.Converter:
 
     def structure_refs(value: Any, _: Any) -> list[ProviderRef]:
         if isinstance(value, str | Mapping):  # a string is iterable too: its letters are no providers
-            raise _SchemaError(f"must be a list of provider references, not {value!r}")
+            raise SchemaError(f"must be a list of provider references, not {short_repr(value)}")
         refs: list[ProviderRef] = refs_fn(value, list[ProviderRef])
         return refs
 
@@ -479,19 +588,23 @@ def _structure_provider(name: str, body: Any) -> ProviderDef:
     if body is None:
         body = {}
     if not isinstance(body, Mapping):
-        raise _SchemaError(f"provider {name!r} must be a mapping of settings")
+        raise SchemaError(f"provider {name!r} must be a mapping of settings")
     merged = dict(PRESETS.get(name, {}))
     if "type" in body and body["type"] != merged.get("type"):
         merged = {}  # a different type replaces the preset entirely
     merged.update(body)
     kind = merged.get("type")
     if kind is None:
-        raise _SchemaError(
-            f"provider {name!r} needs a 'type' ({', '.join(PROVIDER_TYPES)}); it is not a preset"
+        raise SchemaError(
+            f"provider {name!r} is not a preset{suggestion(name, PRESETS)}; "
+            f"a provider of your own needs a 'type' ({', '.join(PROVIDER_TYPES)})"
         )
-    cls = PROVIDER_TYPES.get(kind)
+    cls = PROVIDER_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise _SchemaError(f"unknown provider type {kind!r} (known: {', '.join(PROVIDER_TYPES)})")
+        raise SchemaError(
+            f"unknown provider type {short_repr(kind)}{suggestion(str(kind), PROVIDER_TYPES)} "
+            f"(known: {', '.join(PROVIDER_TYPES)})"
+        )
     result: ProviderDef = _converter.structure(merged, cls)
     return result
 
@@ -513,30 +626,45 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     p = Path(path)
     source = str(p)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError("$", "file not found", source) from None
-    except OSError as exc:
-        raise ConfigError("$", f"cannot read: {exc.strerror or exc}", source) from None
+        raise config_error("$", "file not found", source) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise config_error("$", f"cannot read: {getattr(exc, 'strerror', None) or exc}", source) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise config_error(
+            "$", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8", source
+        ) from None
     if p.suffix.lower() == ".toml":
         return loads_config(text, "toml", source=source)
     return loads_config(text, "yaml", source=source)
 
 
 def loads_config(text: str, fmt: Literal["yaml", "toml"] = "yaml", *, source: str | None = None) -> Config:
-    """Parse and validate configuration text in ``fmt``."""
+    """Parse and validate configuration text in ``fmt``.
+
+    Raises:
+        ConfigError: not valid YAML/TOML, nested too deeply, too large once
+            YAML aliases are expanded, or not fitting the schema.
+    """
     try:
         if fmt == "toml":
             data: Any = tomllib.loads(text)
         else:
             data = yaml.safe_load(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("$", f"invalid TOML: {exc}", source) from None
+        raise config_error("$", f"invalid TOML: {exc}", source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError("$", f"invalid YAML{where}: {problem}", source) from None
+        raise config_error("$", f"invalid YAML{where}: {problem}", source) from None
+    except RecursionError as exc:  # both parsers recurse once per nesting level
+        raise parse_failure(exc, source) from None
+    except ValueError as exc:  # a value the parser cannot build (an int of 5,000 digits)
+        raise config_error("$", f"unreadable value: {one_line(exc).partition('; use sys.')[0]}", source) from None
     if data is None:
         data = {}
     return config_from_dict(data, source=source)
@@ -545,25 +673,19 @@ def loads_config(text: str, fmt: Literal["yaml", "toml"] = "yaml", *, source: st
 def config_from_dict(data: Any, *, source: str | None = None) -> Config:
     """Structure and validate a plain mapping (as parsed from YAML/TOML)."""
     if not isinstance(data, Mapping):
-        raise ConfigError("$", "the top level must be a mapping of settings", source)
+        raise config_error("$", "the top level must be a mapping of settings", source)
+    check_document(data, source)
     try:
         config = _converter.structure(dict(data), Config)
-    except Exception as exc:
-        if not isinstance(exc, cattrs.BaseValidationError):
-            raise ConfigError("$", str(exc), source) from None
-        first = cattrs.transform_error(exc, path="$", format_exception=_format_exception)[0]
-        message, _, path = first.rpartition(" @ ")
-        raise ConfigError(path or "$", _friendly(message or first), source) from None
+    except cattrs.BaseValidationError as exc:
+        path, message = first_error(exc)
+        raise config_error(path, message, source) from None
+    except SchemaError as exc:
+        raise config_error("$", str(exc), source) from None
+    except Exception as exc:  # a shape no hook expected: still one line, never a traceback
+        raise config_error("$", f"invalid configuration ({type(exc).__name__}: {one_line(exc)})", source) from None
     validate(config, source=source)
     return config
-
-
-def _friendly(message: str) -> str:
-    if message.startswith("extra fields found"):
-        return "unknown key(s): " + message.partition("(")[2].rstrip(")")
-    if message == "required field missing":
-        return "required field is missing"
-    return message
 
 
 def config_to_dict(config: Config, *, defaults: bool = False) -> dict[str, Any]:
@@ -586,10 +708,30 @@ def _drop_none(value: Any) -> Any:
 
 
 def dumps_config(config: Config, fmt: Literal["yaml", "toml"] = "yaml") -> str:
-    """Serialise ``config`` as YAML or TOML text that loads back to an equal config."""
-    data = config_to_dict(config)
+    """Serialise ``config`` as YAML or TOML text that loads back to an equal config.
+
+    Raises:
+        ConfigError: ``fmt`` is TOML and the config holds what TOML cannot
+            (a null inside a reference's ``config``).
+    """
+    return dumps_data(config_to_dict(config), fmt)
+
+
+def show_config(config: Config, fmt: Literal["yaml", "toml"] = "yaml") -> str:
+    """The effective configuration as text (``raceway config show``): every setting,
+    the presets its virtual models use spelt out, and no secret values."""
+    used = {ref.name for vm in config.virtual_models.values() for ref in vm.providers}
+    presets = {name: config.provider(name) for name in sorted(used - set(config.providers))}
+    return dumps_data(redacted(attrs.evolve(config, providers={**config.providers, **presets})), fmt)
+
+
+def dumps_data(data: dict[str, Any], fmt: Literal["yaml", "toml"] = "yaml") -> str:
+    """Plain configuration data as YAML or TOML text that reads back to the same data."""
     if fmt == "toml":
-        return tomli_w.dumps(data)
+        try:
+            return tomli_w.dumps(data)
+        except (TypeError, ValueError) as exc:
+            raise config_error("$", f"cannot be written as TOML: {one_line(exc)}") from None
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     # pyyaml writes a few line-break characters (U+0085, U+2028, U+2029) raw,
     # which do not read back; escaping everything non-ASCII always does.
@@ -608,6 +750,8 @@ def redacted(config: Config) -> dict[str, Any]:
     for body in data.get("providers", {}).values():
         if "headers" in body:
             body["headers"] = {k: "***" for k in body["headers"]}
+    if config.redis is not None:
+        data["redis"]["url"] = redact_url(config.redis.url)
     return data
 
 
@@ -625,29 +769,30 @@ def default_config() -> Config:
 # ------------------------------------------------------------- validation
 
 
+def with_code_providers(config: Config, providers: Mapping[str, Any]) -> Config:
+    """``config`` with a :class:`CodeProvider` definition for each code-built provider it does not define."""
+    extra = {
+        name: CodeProvider(model=str(getattr(p, "model", "") or ""))
+        for name, p in providers.items()
+        if name not in config.providers
+    }
+    return attrs.evolve(config, providers={**config.providers, **extra}) if extra else config
+
+
 def validate(config: Config, *, source: str | None = None) -> None:
-    """The checks beyond the schema. Raises :class:`ConfigError` on the first problem."""
+    """The checks beyond the schema. Raises :class:`ConfigError` on the first problem.
+
+    Every numeric setting is checked against the :class:`~raceway._checks.Range`
+    its field declares, every string for NUL bytes, then the rules that span
+    settings (references, models, import paths).
+    """
 
     def fail(path: str, message: str) -> None:
-        raise ConfigError(path, message, source)
+        raise config_error(path, message, source)
 
     def check_settings(obj: Config | VirtualModel, base: str) -> None:
-        for name in ("timeout_ms", "idle_timeout_ms", "ttft_timeout_ms"):
-            value = getattr(obj, name)
-            if value is not None and value <= 0:
-                fail(f"{base}.{name}", f"must be a positive number of milliseconds, not {value}")
-        grace = obj.grace_period_ms
-        if grace is not None and grace < 0:
-            fail(f"{base}.grace_period_ms", f"must be 0 or more milliseconds, not {grace}")
         if obj.strategy is not None:
             check_strategy_name(obj.strategy, f"{base}.strategy")
-        if obj.hedge is not None:
-            delay = obj.hedge.delay_ms
-            if delay is not None and delay != "auto" and delay < 0:
-                fail(f"{base}.hedge.delay_ms", f"must be 0 or more milliseconds or 'auto', not {delay}")
-            load = obj.hedge.max_extra_load
-            if load is not None and not 0 <= load <= 10:
-                fail(f"{base}.hedge.max_extra_load", "must be a fraction between 0 and 10")
         if obj.quality_scorer is not None:
             check_import_path(obj.quality_scorer, f"{base}.quality_scorer")
 
@@ -655,23 +800,29 @@ def validate(config: Config, *, source: str | None = None) -> None:
         if name in BUILTIN_STRATEGIES:
             return
         if ":" not in name:
-            fail(path, f"unknown strategy {name!r}: use one of {', '.join(BUILTIN_STRATEGIES)} or 'module:Class'")
+            fail(
+                path,
+                f"unknown strategy {name!r}{suggestion(name, BUILTIN_STRATEGIES)}: "
+                f"use one of {', '.join(BUILTIN_STRATEGIES)} or 'module:Class'",
+            )
         check_import_path(name, path)
 
     def check_import_path(ref: str, path: str) -> None:
         try:
             obj = import_object(ref)
         except ImportError as exc:
-            fail(path, str(exc))
+            fail(path, one_line(exc))
         else:
             if not callable(obj):
                 fail(path, f"{ref!r} is not callable")
             if path.endswith(".strategy") and isinstance(obj, type) and not hasattr(obj, "decide"):
                 fail(path, f"{ref!r} is not a strategy (a class with decide(now); see raceway.Strategy)")
 
+    check_values(config, "$", fail)
     check_settings(config, "$")
     if config.monitor.socket.strip() == "":
         fail("$.monitor.socket", "must be a path, 'auto' or 'off'")
+    check_redis(config.redis, fail)
 
     for pname, definition in config.providers.items():
         check_provider(definition, f"$.providers[{pname!r}]", fail)
@@ -680,7 +831,8 @@ def validate(config: Config, *, source: str | None = None) -> None:
         known = ", ".join(config.virtual_models) or "none defined"
         fail(
             "$.default_virtual_model",
-            f"{config.default_virtual_model!r} is not a virtual model (known: {known})",
+            f"{config.default_virtual_model!r} is not a virtual model"
+            f"{suggestion(config.default_virtual_model, config.virtual_models)} (known: {known})",
         )
     if not config.virtual_models and not config.providers:
         fail("$.providers", "define at least one provider or virtual model")
@@ -693,35 +845,30 @@ def validate(config: Config, *, source: str | None = None) -> None:
         for i, ref in enumerate(vm.providers):
             rpath = f"{base}.providers[{i}]"
             if ref.name not in config.providers and ref.name not in PRESETS:
-                fail(f"{rpath}.name", f"provider {ref.name!r} is not defined under providers and is not a preset")
-            if ref.weight < 0:
-                fail(f"{rpath}.weight", f"must be 0 or more, not {ref.weight}")
+                hint = suggestion(ref.name, [*config.providers, *PRESETS])
+                fail(f"{rpath}.name", f"provider {ref.name!r} is not defined under providers and is not a preset{hint}")
             definition = config.provider(ref.name)
-            if not (ref.model or definition.model) and definition.type in ("openai", "anthropic"):
-                fail(f"{rpath}.model", f"required: provider {ref.name!r} has no default model")
+            if not (ref.model or definition.model) and definition.type in MODEL_REQUIRED:
+                raise _no_model(vname, i, ref.name, legacy=False)
 
 
 def check_provider(definition: ProviderDef, path: str, fail: Any) -> None:
-    """Type-specific checks of one provider definition."""
+    """Type-specific checks of one provider definition (ranges, prices too, are declared on the fields)."""
     if isinstance(definition, OpenAIProvider | AnthropicProvider):
         if not definition.base_url.startswith(("http://", "https://")):
-            fail(f"{path}.base_url", f"must start with http:// or https://, not {definition.base_url!r}")
+            fail(f"{path}.base_url", "must start with http:// or https://")
+        if definition.api_key_env:  # unset or empty: the provider needs no key
+            problem = env_name_problem(definition.api_key_env)
+            if problem:
+                fail(f"{path}.api_key_env", problem)
     elif isinstance(definition, SimProvider):
-        for name in ("ttft_ms", "tokens_per_s"):
-            if getattr(definition, name) <= 0:
-                fail(f"{path}.{name}", "must be positive")
-        if definition.sigma < 0:
-            fail(f"{path}.sigma", "must be 0 or more")
-        for name in ("failure_rate", "hang_rate"):
-            if not 0 <= getattr(definition, name) <= 1:
-                fail(f"{path}.{name}", "must be a probability between 0 and 1")
         if definition.failure_rate + definition.hang_rate > 1:
             fail(f"{path}.hang_rate", "failure_rate + hang_rate must not exceed 1")
     elif isinstance(definition, PythonProvider):
         try:
             import_object(definition.callable)
         except ImportError as exc:
-            fail(f"{path}.callable", str(exc))
+            fail(f"{path}.callable", one_line(exc))
 
 
 def import_object(ref: str) -> Any:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -25,18 +25,24 @@ from attrs import frozen
 from ._config import (
     Config,
     Participant,
+    Prices,
     ResolvedModel,
     default_config,
     import_object,
     load_config,
     validate,
+    with_code_providers,
 )
+from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
-from ._providers import Provider, ProviderContext, Request, build_provider
+from ._exits import own_exception
+from ._messages import check_messages
+from ._providers import Provider, ProviderContext, Request, build_provider, provider_class
 from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
+from ._shared import keep_shared
 from ._strategies import (
     BUILTIN,
     Contender,
@@ -58,6 +64,8 @@ log = logging.getLogger("raceway")
 AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
 #: ...or, before any TTFT was seen, this many seconds.
 AUTO_HEDGE_FALLBACK_S = 1.0
+#: Races that went well are learned from in batches this often, off the callers' path.
+LEARN_BATCH_S = 0.05
 #: How long closing providers and the HTTP client may take when the engine exits.
 ENGINE_CLOSE_TIMEOUT_S = 5.0
 #: How long ``health_check`` waits for each provider.
@@ -105,21 +113,34 @@ class _Plan:
     labels: tuple[str, ...]
     hedge_delay: float | None  # seconds; None: auto, per provider from the tracker
     hedge_quantile: float
+    prices: tuple[Prices | None, ...] | None  # by participant; None when none is priced
 
 
 class Engine:
     """Races providers for requests. Make one with :func:`open_engine`."""
 
-    def __init__(self, config: Config, nursery: trio.Nursery, *, http_transport: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        nursery: trio.Nursery,
+        *,
+        http_transport: Any = None,
+        providers: Mapping[str, Provider] | None = None,
+    ) -> None:
         self.config = config
         self._nursery = nursery
         self._transport = http_transport
         self._http: httpx.AsyncClient | None = None
-        self._providers: dict[str, Provider] = {}
+        # Provider objects built in code take their name's place; the others are built from config.
+        self._providers: dict[str, Provider] = dict(providers or {})
         self._context = ProviderContext(http_client=self._http_client)
         self._plans: dict[str | None, _Plan] = {}
         self._listeners: list[Callable[[Any], None]] = []
-        self.tracker = Tracker()
+        self._tracker = Tracker()
+        # Races that went well, waiting to be learned from in a batch (see _race_finished).
+        self._unlearned: list[RaceFinished] = []
+        self._learn_soon = trio.Event()
+        self._tracker.settle = self._learn_now  # whoever reads the statistics out sees every race
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
@@ -137,23 +158,35 @@ class Engine:
         context: leaving it cancels whatever still runs.
 
         Raises:
+            TypeError, ValueError: at once, for ``messages`` that are not a
+                list of role/content mappings (the caller's mistake: no
+                provider is called, none is blamed).
             NoSuchModelError: at once, for an unknown virtual model.
             AllProvidersFailedError: while iterating, when no attempt succeeded
                 (``RaceTimeoutError`` when the deadline passed first).
             StreamInterruptedError: while iterating, when the winner broke off.
         """
-        return _RaceContext(self, self._plan(model), messages, params)
+        check_messages(messages)
+        return _RaceContext(self, self._plan(model), messages, params, hold=False)
 
     async def complete(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> RaceResult:
-        """Race for ``messages`` and return the whole winning answer (see :meth:`stream`)."""
-        async with self.stream(messages, model, **params) as race:
+        """Race for ``messages`` and return the whole winning answer (see :meth:`stream`).
+
+        Nothing reaches the caller before the end, so a winner that breaks
+        mid-answer is replaced while another provider can still answer
+        (``StreamInterruptedError`` only when none can).
+        """
+        check_messages(messages)
+        async with _RaceContext(self, self._plan(model), messages, params, hold=True) as race:
             async for _ in race:
                 pass
         return race.result
 
-    def _new_race(self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery) -> Race:
+    def _new_race(
+        self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
+    ) -> Race:
         resolved = plan.model
-        tracker = self.tracker
+        tracker = self._tracker  # a batch of good races may be unlearned yet: scores lag by at most LEARN_BATCH_S
         contenders: list[Contender] = []
         attempts = []
         self._race_count += 1
@@ -189,6 +222,7 @@ class Engine:
             grace=resolved.grace_period_ms / 1000,
             budget=plan.budget,
             scorer=plan.scorer,
+            wants_json=_wants_json(params),
         )
         try:
             strategy = plan.factory(spec)
@@ -211,12 +245,55 @@ class Engine:
             benched=tuple(benched),
             numbers=tuple(i for i in range(len(plan.labels)) if admitted is None or admitted[i]) if benched else (),
             participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
+            first_token_any=resolved.first_token == "any",
+            hold=hold,
+            learn_later=admitted is None,
+            **self._cost_controls(plan, messages, params, [c.index for c in contenders], admitted),
         )
+
+    def _cost_controls(
+        self,
+        plan: _Plan,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        contenders: list[int],
+        admitted: list[bool] | None,
+    ) -> dict[str, Any]:
+        """What a race needs to cost its attempts and keep ``max_cost_per_race_usd`` (nothing, unpriced)."""
+        limit = plan.model.max_cost_per_race_usd
+        if plan.prices is None and limit is None:
+            return {}
+        chars = input_chars(messages)
+        out: dict[str, Any] = {}
+        if plan.prices is not None:
+            out["pricing"] = (plan.prices, chars)
+        if limit is not None:
+            numbers = [i for i in range(len(plan.labels)) if admitted is None or admitted[i]]
+            prices = plan.prices or (None,) * len(plan.labels)
+            budget = race_budget(
+                limit,
+                [prices[numbers[c]] for c in contenders],
+                chars,
+                params,
+                [self._tracker.mean_output_tokens(plan.labels[numbers[c]]) for c in contenders],
+            )
+            assert budget is not None
+
+            def gate(started: list[int], i: int) -> tuple[str, str] | None:
+                return None if budget.allows(started, i) else ("budget", budget.reason(started, i))
+
+            out["gate"] = gate
+        return out
 
     def _plan(self, model: str | None) -> _Plan:
         plan = self._plans.get(model)
         if plan is None:
             resolved = self.config.resolve(model)
+            # One plan (and one hedge budget) per virtual model, however the caller names it.
+            plan = self._plans.get(resolved.name)
+            if plan is not None:
+                self._plans[model] = plan
+                return plan
             lo, hi = AUTO_HEDGE_QUANTILE_RANGE
             name = resolved.strategy
             factory: StrategyFactory = BUILTIN[name] if name in BUILTIN else import_object(name)
@@ -237,8 +314,13 @@ class Engine:
                     else resolved.hedge.delay_ms / 1000
                 ),
                 hedge_quantile=min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load)),
+                prices=(
+                    tuple(p.prices for p in resolved.participants)
+                    if any(p.prices is not None for p in resolved.participants)
+                    else None
+                ),
             )
-            self._plans[model] = plan
+            self._plans[model] = self._plans[resolved.name] = plan
         return plan
 
     def _provider(self, p: Participant) -> Provider:
@@ -251,7 +333,7 @@ class Engine:
         """Whether any provider the virtual models race speaks HTTP."""
         models: list[str | None] = [*self.config.virtual_models] or [None]
         return any(
-            p.definition.type in ("openai", "anthropic")
+            p.name not in self._providers and provider_class(p.definition).uses_http
             for m in models
             for p in self.config.resolve(m).participants
         )
@@ -292,12 +374,50 @@ class Engine:
             except Exception:
                 log.exception("raceway: an event listener failed; it stays subscribed")
 
-    def _race_finished(self, event: RaceFinished) -> None:
-        cooldown_events = self.tracker.record(event)
+    @property
+    def tracker(self) -> Tracker:
+        """The performance tracker, with every finished race learned."""
+        self._learn_now()
+        return self._tracker
+
+    def _race_finished(self, event: RaceFinished, learn_later: bool) -> None:
+        """Learn from a finished race: at once when anything failed, else in the next batch.
+
+        Learning is most of what a race costs raceway after the answer, and
+        nothing the caller waits for: a race that went well (every attempt
+        answered or was cancelled, and nobody was cooling down) is learned
+        from within ``LEARN_BATCH_S``. A failure is learned at once — after
+        the batch, in order — so cooldowns never lag.
+        """
         if self._listeners:
             self._emit(event)
+        if learn_later and event.outcome == "ok" and not any(a.error_kind for a in event.attempts):
+            self._unlearned.append(event)
+            if len(self._unlearned) == 1:
+                self._learn_soon.set()
+            return
+        self._learn_now()
+        self._learn(event)
+
+    def _learn(self, event: RaceFinished) -> None:
+        cooldown_events = self._tracker.record(event)
+        if self._listeners:
             for news in cooldown_events:
                 self._emit(news)
+
+    def _learn_now(self) -> None:
+        if self._unlearned:
+            batch, self._unlearned = self._unlearned, []
+            for event in batch:
+                self._learn(event)
+
+    async def _learn_in_batches(self) -> None:
+        """The engine's task that learns from the races that went well, every ``LEARN_BATCH_S``."""
+        while True:
+            await self._learn_soon.wait()
+            self._learn_soon = trio.Event()
+            await trio.sleep(LEARN_BATCH_S)
+            self._learn_now()
 
     # ---------------------------------------------------------------- queries
 
@@ -318,9 +438,13 @@ class Engine:
             )
         return out
 
+    def recent_races(self) -> list[RaceFinished]:
+        """The races finished lately (at most ``raceway._tracker.RECENT_RACES``), oldest first."""
+        return list(self.tracker.recent)
+
     def stats(self) -> dict[str, ProviderStats]:
         """Per ``provider/model`` statistics (see :class:`ProviderStats`)."""
-        return self.tracker.snapshot()
+        return self.tracker.snapshot()  # the property: learns what is pending first
 
     async def health_check(self) -> HealthReport:
         """Ask every provider in use whether it answers, concurrently.
@@ -368,10 +492,13 @@ class _RaceContext:
     A class rather than ``@asynccontextmanager``: this is on every race's path.
     """
 
-    __slots__ = ("_engine", "_messages", "_nursery", "_nursery_manager", "_params", "_plan", "_race")
+    __slots__ = ("_engine", "_hold", "_messages", "_nursery", "_nursery_manager", "_params", "_plan", "_race")
 
-    def __init__(self, engine: Engine, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any]) -> None:
+    def __init__(
+        self, engine: Engine, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], *, hold: bool
+    ) -> None:
         self._engine = engine
+        self._hold = hold
         self._plan = plan
         self._messages = messages
         self._params = params
@@ -383,7 +510,7 @@ class _RaceContext:
         self._nursery_manager = manager = trio.open_nursery()
         self._nursery = nursery = await manager.__aenter__()
         try:
-            self._race = self._engine._new_race(self._plan, self._messages, self._params, nursery)
+            self._race = self._engine._new_race(self._plan, self._messages, self._params, nursery, self._hold)
         except BaseException as exc:
             await self._exit(type(exc), exc, exc.__traceback__)
             raise
@@ -396,7 +523,8 @@ class _RaceContext:
 
     async def _exit(self, etype: Any, exc: Any, tb: Any) -> bool:
         assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
+        if self._nursery.child_tasks:  # cancelling costs; with every attempt done, there is nothing to stop
+            self._nursery.cancel_scope.cancel()
         try:
             return bool(await self._nursery_manager.__aexit__(etype, exc, tb))
         except BaseExceptionGroup as group:
@@ -406,13 +534,24 @@ class _RaceContext:
 
 @asynccontextmanager
 async def open_engine(
-    config: Config | str | PathLike[str] | None = None, *, http_transport: Any = None
+    config: Config | str | PathLike[str] | None = None,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    http_transport: Any = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine for ``config`` (a :class:`Config`, a file path, or ``None`` for the default).
 
     Trio only. Everything the engine starts lives inside this context and is
-    cancelled and closed when it exits. ``http_transport`` replaces the HTTP
-    client's transport (``httpx.MockTransport`` in tests).
+    cancelled and closed when it exits.
+
+    Args:
+        providers: :class:`~raceway.Provider` objects built in code, by name,
+            racing beside the configured ones (as httpx takes a transport
+            object). Virtual models reference them by that name; a name the
+            config also defines is replaced by the object; with no virtual
+            models they race with every configured provider.
+        http_transport: replaces the HTTP client's transport
+            (``httpx.MockTransport`` in tests).
 
     Raises:
         ConfigError: the configuration is invalid.
@@ -421,12 +560,21 @@ async def open_engine(
         config = default_config()
     elif not isinstance(config, Config):
         config = load_config(config)
-    else:
-        validate(config)
-    with _single_error():
+    if providers:
+        config = with_code_providers(config, providers)
+    validate(config)
+    with own_exception():  # the caller's exception (a KeyboardInterrupt too) leaves as itself
         async with trio.open_nursery() as nursery:
-            engine = Engine(config, nursery, http_transport=http_transport)
-            await start_services(engine, nursery)  # performance_file, monitor socket (issue 4)
+            engine = Engine(config, nursery, http_transport=http_transport, providers=providers)
+            from ._telemetry import instrument
+
+            instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
+            nursery.start_soon(engine._learn_in_batches)
+            engine.performance_path, engine.monitor_socket = await start_services(
+                config, engine._tracker, engine, nursery
+            )
+            if config.redis is not None:  # shared state across a fleet (issue 16, _shared.py)
+                await nursery.start(keep_shared, engine, config.redis)
             if engine.uses_http():
                 # Building the client loads TLS certificates (60-300 ms): do it
                 # now, off the event loop, not inside the first race.
@@ -434,23 +582,16 @@ async def open_engine(
             try:
                 yield engine
             finally:
+                engine._learn_now()  # before the services' last save
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):
                     await engine._aclose()
 
 
-@contextmanager
-def _single_error() -> Iterator[None]:
-    """Let the caller's own exception out of our nurseries as itself, not as a group of one.
-
-    Race and engine tasks never raise (they report through the race), so a
-    group of one holds what the caller's code raised inside ``async with``.
-    """
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        _raise_single(group)
-        raise
+def _wants_json(params: dict[str, Any]) -> bool:
+    """Whether the call asked for JSON output (``response_format`` json_object or json_schema)."""
+    fmt = params.get("response_format")
+    return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:

@@ -14,6 +14,7 @@
         ├── ProviderConnectionError connect refused/reset, DNS, TLS
         ├── ProviderTimeoutError    no first token / no chunk in time
         ├── ProviderProtocolError   malformed or truncated stream
+        ├── UnsupportedRequestError the provider cannot honour a parameter (nothing was sent)
         └── ProviderHTTPError       the upstream answered with an HTTP error status
             ├── AuthenticationError 401 / 403
             └── RateLimitedError    429, with retry_after
@@ -26,6 +27,8 @@ every attempt's ``ProviderError``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RacewayError(Exception):
     """Base of every error raceway raises on purpose."""
@@ -37,15 +40,16 @@ class ConfigError(RacewayError):
     Raised by :func:`raceway.load_config` and when an engine is opened. ``path``
     names the field in JSONPath style (``$.virtual_models['fast'].timeout_ms``)
     and ``message`` says what is wrong with it; ``source`` is the file, when
-    there is one. ``str()`` is one line meant for a human.
+    there is one. ``str()`` is one line meant for a human (the whole document,
+    ``$``, is not named: ``raceway.yaml: invalid YAML at line 3``).
     """
 
     def __init__(self, path: str, message: str, source: str | None = None) -> None:
         self.path = path
         self.message = message
         self.source = source
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{path}: {message}")
+        where = [part for part in (source, None if path == "$" else path) if part]
+        super().__init__(": ".join([*where, message]))
 
 
 class NoSuchModelError(RacewayError):
@@ -89,6 +93,8 @@ class StreamInterruptedError(RacewayError):
 
     def __init__(self, message: str, partial_text: str, provider: str = "", model: str = "") -> None:
         self.partial_text = partial_text
+        #: The tool calls the winner had streamed (arguments possibly cut off).
+        self.partial_tool_calls: tuple[Any, ...] = ()
         self.provider = provider
         self.model = model
         super().__init__(message)
@@ -100,7 +106,10 @@ class StrategyError(RacewayError):
     A bug in the strategy (starting an attempt twice, picking one that has
     not succeeded, answering something that is not a decision), never a
     provider's failure: the race fails with it and no provider is blamed.
+    ``rule`` names the broken rule (``raceway.testing.RULES`` lists them).
     """
+
+    rule: str = "raise"
 
 
 class ProviderError(RacewayError):
@@ -143,6 +152,25 @@ class ProviderProtocolError(ProviderError):
     """The upstream's stream was malformed or ended without its end marker."""
 
     kind = "protocol"
+
+
+class UnsupportedRequestError(ProviderError):
+    """The request asks for something this provider cannot do; nothing was sent.
+
+    Raised before any I/O, so the attempt costs nothing: ``json_object``
+    output on ``anthropic`` (the Messages API needs a schema), a forced tool
+    call on a ``sim`` provider, a content part the wire format has no block
+    for. ``parameter`` names what could not be honoured
+    (``response_format``, ``messages[2].content[1]``, ...). It is not a
+    caller mistake (another provider of the race may well honour it) and not
+    an upstream failure.
+    """
+
+    kind = "unsupported"
+
+    def __init__(self, parameter: str, reason: str, provider: str = "") -> None:
+        self.parameter = parameter
+        super().__init__(f"unsupported {parameter}: {reason}", provider)
 
 
 class ProviderHTTPError(ProviderError):

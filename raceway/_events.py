@@ -39,6 +39,8 @@ class RaceStarted:
 
 @frozen(kw_only=True, slots=True)
 class AttemptStarted:
+    """``restart``: a failover's new attempt of a participant that raced before."""
+
     type: ClassVar[str] = "attempt_started"
     race_id: str
     ts: float
@@ -46,6 +48,7 @@ class AttemptStarted:
     index: int
     provider: str
     model: str
+    restart: bool = False
 
 
 @frozen(kw_only=True, slots=True)
@@ -88,6 +91,11 @@ class AttemptCancelled:
 
 @frozen(kw_only=True, slots=True)
 class RaceDecided:
+    """The winner is chosen at ``elapsed_ms``; ``ttft_ms`` is its own time to first token.
+
+    ``failover``: it replaces a winner that broke before its answer was committed.
+    """
+
     type: ClassVar[str] = "race_decided"
     race_id: str
     ts: float
@@ -96,6 +104,7 @@ class RaceDecided:
     provider: str
     model: str
     ttft_ms: float
+    failover: bool = False
 
 
 @frozen(kw_only=True, slots=True)

@@ -54,20 +54,40 @@ import stat
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import trio
 
 from . import wire
 from ._errors import ConfigError
-from ._events import StatsSnapshot
+from ._events import RaceFinished, StatsSnapshot
 from ._tracker import ProviderStats
 
-if TYPE_CHECKING:
-    from ._engine import Engine
+
+class Monitored(Protocol):
+    """What the monitor reads of an engine: its virtual models, statistics, recent races and events.
+
+    ``raceway.Engine`` is one; the monitor knows nothing else of it.
+    """
+
+    def models(self) -> Sequence[Any]:
+        """The virtual models (objects with ``id``, ``display_name``, ...)."""
+        ...
+
+    def stats(self) -> dict[str, ProviderStats]:
+        """Per ``provider/model`` statistics."""
+        ...
+
+    def recent_races(self) -> Sequence[RaceFinished]:
+        """The races finished lately, oldest first."""
+        ...
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event; returns the unsubscribe function."""
+        ...
 
 log = logging.getLogger("raceway")
 
@@ -143,7 +163,7 @@ class Monitor:
     """The state behind one monitor socket: its attached clients and their queues."""
 
     def __init__(
-        self, engine: Engine, *, queue_limit: int = QUEUE_LIMIT, stats_interval: float = STATS_INTERVAL_S
+        self, engine: Monitored, *, queue_limit: int = QUEUE_LIMIT, stats_interval: float = STATS_INTERVAL_S
     ) -> None:
         if queue_limit < 2:
             raise ValueError("queue_limit must leave room for hello and snapshot")
@@ -192,7 +212,7 @@ class Monitor:
             ),
         )
         snapshot = wire.Snapshot(
-            ts=now, stats=stats_to_wire(self.engine.stats()), races=tuple(self.engine.tracker.recent)
+            ts=now, stats=stats_to_wire(self.engine.stats()), races=tuple(self.engine.recent_races())
         )
         return _Line(hello), _Line(snapshot)
 
@@ -287,7 +307,7 @@ class _InUse(Exception):
 
 
 async def serve_monitor(
-    engine: Engine,
+    engine: Monitored,
     path: str | os.PathLike[str] | None = None,
     *,
     queue_limit: int = QUEUE_LIMIT,
@@ -356,6 +376,8 @@ async def _bind_first_free(directory: Path) -> tuple[trio.socket.SocketType, Pat
 
 
 async def _bind_explicit(path: Path) -> tuple[trio.socket.SocketType, Path, tuple[int, int]]:
+    if "\x00" in str(path):  # the kernel would bind the name cut at the NUL: a stray file
+        raise ConfigError("$.monitor.socket", "contains a NUL byte (\\x00), which no socket path can hold")
     path = path.expanduser()
     if not path.parent.exists():
         try:

@@ -13,9 +13,9 @@ When
 ----
 
 The engine loads the file when it opens, saves every
-:data:`SAVE_INTERVAL_S` seconds (a task in the engine's nursery, the file
-work in a worker thread) and once more when it closes. A save with nothing
-new does not touch the file.
+``performance_save_interval_s`` seconds (a setting, 30 by default; a task in
+the engine's nursery, the file work in a worker thread) and once more when it
+closes. A save with nothing new does not touch the file.
 
 How
 ---
@@ -27,7 +27,9 @@ additive), replays its recent observations on top of the samples and score
 estimates it finds there, and writes the result atomically: a temporary file
 in the same directory, ``fsync``, ``os.replace``, ``fsync`` of the
 directory. Readers never see half a file; two engines sharing one file lose
-neither's counts. (Each engine keeps its own in-memory view between saves:
+neither's counts. A process killed in the middle of a save leaves its
+temporary file behind: the next engine to open the file removes such
+leftovers (under the lock, so no live save's file is touched). (Each engine keeps its own in-memory view between saves:
 it learns of the other's races when it next opens the file.)
 
 A file that cannot be parsed is set aside as ``<file>.corrupt-<timestamp>``
@@ -41,6 +43,7 @@ Format (JSON, schema version 1)::
          "provider": ..., "model": ...,
          "races", "wins", "losses", "cancellations", "answered",
          "output_chars", "input_tokens", "output_tokens": <counts>,
+         "cost_nusd", "wasted_nusd": <cost and losers' cost, nano-USD>,
          "failures": {"<kind>": <count>},
          "ttft_ms": [recent...], "latency_ms": [recent...],
          "ttft_mean_ms", "latency_mean_ms": <decaying means or null>,
@@ -53,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import logging
 import os
@@ -63,14 +67,14 @@ from pathlib import Path
 
 import trio
 
+from ._config import DEFAULT_SAVE_INTERVAL_S
+from ._text import one_line
 from ._tracker import Change, ProviderStats, Record, Tracker, merge_records
 
 log = logging.getLogger("raceway")
 
 FORMAT = "raceway-performance"
 SCHEMA_VERSION = 1
-#: Seconds between periodic saves: little to lose in a crash, little disk churn.
-SAVE_INTERVAL_S = 30.0
 #: How long a save waits for another process's lock before trying again later.
 LOCK_TIMEOUT_S = 10.0
 _LOCK_POLL_S = 0.01
@@ -119,7 +123,7 @@ def read_file(path: Path) -> dict[str, Record]:
     try:
         doc = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise UnreadableFile(f"not JSON: {_one_line(exc)}") from None
+        raise UnreadableFile(f"not JSON: {one_line(exc)}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise UnreadableFile("not a raceway performance file")
     version = doc.get("version")
@@ -148,7 +152,7 @@ def write_file(path: Path, records: dict[str, Record]) -> None:
         "providers": {label: r.to_json() for label, r in sorted(records.items())},
     }
     text = json.dumps(doc, indent=1, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -160,6 +164,26 @@ def write_file(path: Path, records: dict[str, Record]) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+_TMP_SUFFIX = ".tmp"
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove the temporary files that killed saves left beside ``path``; the ones removed.
+
+    Call it holding ``path``'s lock: every save writes its temporary file under
+    that lock, so any such file found then belongs to a save that died.
+    """
+    removed = []
+    pattern = f".{glob.escape(path.name)}.*{_TMP_SUFFIX}"
+    for leftover in path.parent.glob(pattern):
+        try:
+            leftover.unlink()
+        except OSError:
+            continue
+        removed.append(leftover)
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -223,6 +247,7 @@ def load(path: Path) -> tuple[dict[str, Record], bool]:
     """Read ``path`` for an engine that starts (blocking): its records, and whether to save to it."""
     try:
         with locked(path):
+            remove_leftovers(path)
             try:
                 return read_file(path), True
             except NewerSchema as exc:
@@ -232,7 +257,7 @@ def load(path: Path) -> tuple[dict[str, Record], bool]:
                 set_aside(path, str(exc))
                 return {}, True
     except (OSError, TimeoutError) as exc:
-        log.warning("raceway: cannot read performance file %s (%s); not keeping statistics there", path, _one_line(exc))
+        log.warning("raceway: cannot read performance file %s (%s); not keeping statistics there", path, one_line(exc))
         return {}, False
 
 
@@ -284,7 +309,7 @@ class PerformanceFile:
             self.enabled = False
             return False
         except (OSError, TimeoutError) as exc:
-            message = _one_line(exc)
+            message = one_line(exc)
             if message != self._last_error:  # once per distinct problem, not every 30 s
                 log.warning("raceway: could not save performance file %s (%s); will retry", self.path, message)
             self._last_error = message
@@ -298,10 +323,13 @@ async def keep_performance_file(
     tracker: Tracker,
     path: Path,
     *,
-    interval: float = SAVE_INTERVAL_S,
+    interval: float = DEFAULT_SAVE_INTERVAL_S,
     task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Load ``path`` into ``tracker``, then save every ``interval`` seconds and on cancellation."""
+    """Load ``path`` into ``tracker``, then save every ``interval`` seconds and on cancellation.
+
+    ``interval`` is the config's ``performance_save_interval_s``.
+    """
     keeper = PerformanceFile(tracker, path)
     await keeper.load()
     task_status.started(path)
@@ -341,6 +369,8 @@ def stats_table(stats: dict[str, ProviderStats], now: float | None = None) -> st
         if s.failures:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(s.failures.items()))
             lines.append(f"{'':30}   failures: {kinds}")
+        if s.cost_usd:
+            lines.append(f"{'':30}   cost: ${s.cost_usd:.6f}, wasted by losing: ${s.wasted_cost_usd:.6f}")
     return "\n".join(lines)
 
 
@@ -356,8 +386,3 @@ def _ago(ts: float | None, now: float) -> str:
         if age >= size:
             return f"{age / size:.0f}{unit} ago"
     return f"{age:.0f}s ago"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -6,10 +6,13 @@ How a race runs
 This is trio's happy eyeballs (``open_tcp_stream``) grown up. Each attempt is
 a task in the race's nursery, inside its own cancel scope. The attempt task
 pulls chunks from its provider; before the decision it buffers them and
-reports *facts* (first token, completed, failed) to the strategy. The
-*driver* — which runs in the caller's task, inside ``__anext__`` — asks the
-strategy what to do, starts attempts, and sleeps on a ``trio.Event`` under
-``move_on_at`` until the next fact or the time the strategy named.
+reports *facts* (first token, completed, failed) to the race core
+(``_core.RaceCore``), which holds the strategy and every rule. The *driver*
+— which runs in the caller's task, inside ``__anext__`` — asks the core what
+to do, starts attempts, and sleeps on a ``trio.Event`` under ``move_on_at``
+until the next fact or the time the core named. This module keeps only
+trio: tasks, cancel scopes, the winner's channel, timers; the decisions are
+the core's, the same object ``raceway.testing.simulate`` drives.
 
 When the strategy picks a winner, the caller gets the winner's buffered
 chunks and then its live ones, passed over a small memory channel so a slow
@@ -34,6 +37,17 @@ Why not the naive versions (the seed's bugs, NOTES.md):
 * A deadline on the whole stream (seed bug 7) kills healthy winners; here
   ``timeout_ms`` bounds the decision, ``idle_timeout_ms`` each later chunk.
 
+The commit point. An answer is *committed* when its first chunk reaches the
+caller (for ``complete()``, which hands over nothing until it returns: when
+it returns). Losers keep buffering while they run, so a winner that breaks
+before the commit is replaced — by the core's failover rule — and the caller
+never sees the break; after the commit a break is the caller's
+:class:`~raceway.StreamInterruptedError`.
+
+What counts as an attempt's first token: its first non-empty content or its
+first tool-call delta (a tool call is an answer); reasoning only under
+``first_token: any``.
+
 Nothing outlives the race: the nursery is closed by ``engine.stream()``'s
 context manager, which cancels whatever is left.
 """
@@ -42,20 +56,19 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import trio
-from attrs import define, field
 
-from ._chunk import Chunk, Usage
+from ._attempt import Attempt, error_kind, failure, stopped_error
+from ._chunk import Chunk
+from ._config import Prices
+from ._core import Decided, Gate, RaceCore, RaceFailed, SkipAttempt, StartAttempt
+from ._cost import price_records, race_cost
 from ._errors import (
-    AllProvidersFailedError,
-    ProviderError,
     ProviderProtocolError,
     ProviderTimeoutError,
-    RaceTimeoutError,
     StrategyError,
     StreamInterruptedError,
 )
@@ -70,48 +83,15 @@ from ._events import (
 )
 from ._providers import Provider, Request
 from ._result import AttemptRecord, RaceResult
-from ._strategies import (
-    Completed,
-    Failed,
-    FirstToken,
-    GiveUp,
-    Pick,
-    RaceSpec,
-    Start,
-    Started,
-    Strategy,
-    Wait,
-)
-
-_DECISIONS = (Start, Pick, GiveUp, Wait)
+from ._strategies import RaceSpec, StrategyProtocol
+from ._text import one_line
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32
 
 
-@define(slots=True, eq=False)
-class _Attempt:
-    index: int  # the strategy's index
-    number: int  # the participant's place in the virtual model (events and records)
-    provider: Provider
-    request: Request
-    scope: trio.CancelScope | None = None
-    timer: trio.CancelScope | None = None
-    status: str = "not_started"  # running, then won/lost/failed/cancelled
-    started: float | None = None
-    first_token: float | None = None
-    ended: float | None = None
-    completed: bool = False
-    closed: bool = False  # its final event was emitted
-    parts: list[str] = field(factory=list)
-    buffer: deque[Chunk | str] | None = field(factory=deque)  # None once handed to the caller
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    error: BaseException | None = None
-
-
 class Race:
-    """One race: its attempts, the strategy, and the caller's stream of chunks.
+    """One race: its attempts, the race core, and the caller's stream of chunks.
 
     Made by the engine; the caller sees it as the object of
     ``async with engine.stream(...) as race``: iterate it for the winner's
@@ -123,7 +103,7 @@ class Race:
         *,
         race_id: str,
         nursery: trio.Nursery,
-        strategy: Strategy,
+        strategy: StrategyProtocol,
         spec: RaceSpec,
         attempts: list[tuple[Provider, Request]],
         virtual_model: str,
@@ -132,16 +112,22 @@ class Race:
         ttft_timeout: float | None,
         idle_timeout: float,
         emit: Callable[[Any], None] | None,
-        on_finished: Callable[[RaceFinished], None],
+        on_finished: Callable[[RaceFinished, bool], None],
         benched: tuple[AttemptRecord, ...] = (),
         numbers: tuple[int, ...] = (),
         participants: tuple[tuple[str, str], ...] = (),
+        first_token_any: bool = False,
+        hold: bool = False,
+        gate: Gate | None = None,
+        learn_later: bool = False,
+        pricing: tuple[tuple[Prices | None, ...], int] | None = None,
     ) -> None:
         self.race_id = race_id
         self._nursery = nursery
-        self._strategy = strategy
+        self._core = core = RaceCore(strategy, spec, trio.current_time(), gate=gate)
+        self._pricing = pricing  # (prices by participant number, the request's characters): cost the records
         numbers = numbers or tuple(range(len(attempts)))
-        self._attempts = [_Attempt(i, n, p, r) for i, (n, (p, r)) in enumerate(zip(numbers, attempts, strict=True))]
+        self._attempts = [Attempt(i, n, p, r) for i, (n, (p, r)) in enumerate(zip(numbers, attempts, strict=True))]
         self._virtual_model = virtual_model
         self._virtual_model_desc = virtual_model_desc
         self._strategy_name = strategy_name
@@ -149,14 +135,17 @@ class Race:
         self._idle_timeout = idle_timeout
         self._emit = emit
         self._on_finished = on_finished
-        self._benched = benched  # cooling-down participants that sit this race out (issue 4)
-        self._t0 = trio.current_time()
+        self._learn_later = learn_later  # the engine may learn from this race in a batch, if it goes well
+        self._benched = benched  # cooling-down participants that sit this race out
+        self._first_token_any = first_token_any
+        self._hold = hold  # complete(): nothing is committed before the end
+        self._committed = False
+        self._t0 = core.t0
         self._deadline = spec.deadline
         self._wake = trio.Event()
-        self._wake_at = math.inf  # trio time of the strategy's timer (its Wait, or the deadline)
-        self._wake_until = math.inf  # the same, in race time
-        self._winner: _Attempt | None = None
-        self._decided_at: float | None = None
+        self._wake_at = math.inf  # trio time of the core's timer (the strategy's Wait, or the deadline)
+        self._winner: Attempt | None = None
+        self._decided_at: float | None = None  # when the caller's winner was first decided
         self._failure: BaseException | None = None
         self._receive: trio.MemoryReceiveChannel[Chunk | str] | None = None
         self._send: trio.MemorySendChannel[Chunk | str] | None = None
@@ -198,97 +187,99 @@ class Race:
         return self
 
     async def __anext__(self) -> Chunk:
-        if self._winner is None:
-            if self._failure is None and not self._finished:
-                await self._drive()
-            if self._failure is not None:
-                raise self._failure
-        w = self._winner
-        if w is None:  # finished without a winner: the failure was raised before
-            raise StopAsyncIteration
-        if w.buffer:
-            item = w.buffer.popleft()
-        elif self._receive is not None:
-            # The winner's upstream must send its next chunk within idle_timeout_ms.
-            with trio.move_on_after(self._idle_timeout) as idle:
-                try:
-                    item = await self._receive.receive()
-                except trio.EndOfChannel:
-                    self._finish_stream()
-                    raise StopAsyncIteration from None
-            if idle.cancelled_caught:
-                self._winner_stalled(w)
-                self._finish_stream()  # raises StreamInterruptedError
-        else:
-            self._finish_stream()
-            raise StopAsyncIteration
+        while True:
+            if self._winner is None:
+                if self._failure is None and not self._finished:
+                    await self._drive()
+                if self._failure is not None:
+                    raise self._failure
+            w = self._winner
+            if w is None:  # finished without a winner: the failure was raised before
+                raise StopAsyncIteration
+            item = await self._next_item(w)
+            if item is not None:
+                break
+            # The winner's stream ended.
+            if w.error is None:
+                self._finish_stream(w)
+                raise StopAsyncIteration
+            if self._committed:
+                raise self._interrupted(w)
+            self._fail_over(w)
         chunk = item if isinstance(item, Chunk) else Chunk(item)
         if chunk.text:
             self._caller_parts.append(chunk.text)
+        if not self._hold:
+            self._committed = True
         return chunk
 
-    def _winner_stalled(self, w: _Attempt) -> None:
+    async def _next_item(self, w: Attempt) -> Chunk | str | None:
+        """The winner's next chunk: buffered, else live; ``None`` at the end of its stream."""
+        item = w.next_buffered()
+        if item is not None:
+            return item
+        if w.ended is not None or self._receive is None:
+            return None
+        # The winner's upstream must send its next chunk within idle_timeout_ms.
+        with trio.move_on_after(self._idle_timeout):
+            try:
+                return await self._receive.receive()
+            except trio.EndOfChannel:
+                return None
         self._attempt_failed(
-            w,
-            ProviderTimeoutError(f"no next chunk within {self._idle_timeout * 1000:.0f} ms", w.provider.name),
-            self._now(),
+            w, ProviderTimeoutError(f"no next chunk within {self._idle_timeout * 1000:.0f} ms", w.provider.name)
         )
         assert w.scope is not None
         w.scope.cancel()
+        return None
+
+    def _fail_over(self, w: Attempt) -> None:
+        """The winner broke before its answer was committed: the core finds another."""
+        assert w.ended is not None
+        self._core.winner_broke(w.ended, error_kind(w.error) if w.error is not None else "error")
+        self._winner = None
+        self._receive = self._send = None
+        self._advance()
+
+    def _interrupted(self, w: Attempt) -> StreamInterruptedError:
+        """The winner broke after its answer was committed (or no provider could replace it)."""
+        partial = "".join(self._caller_parts if self._committed else w.parts)
+        now = self._now()
+        self._stop_losers(now)
+        assert w.error is not None
+        self._report_finished("interrupted", now, error=one_line(w.error))
+        exc = StreamInterruptedError(
+            f"{w.label} broke off after {len(partial)} characters: {one_line(w.error)}",
+            partial_text=partial,
+            provider=w.provider.name,
+            model=w.request.model,
+        )
+        exc.partial_tool_calls = w.tool_calls()
+        exc.__cause__ = w.error
+        return exc
 
     # ------------------------------------------------------------ the driver
 
     def _now(self) -> float:
-        clock = trio.current_time()
-        # (t0 + t) - t0 can come out a hair below t. Once the timer set for t
-        # has fired it is t: otherwise the strategy, asked about a time just
-        # before the one it waits for, waits for it again, and on a virtual
-        # clock the timer fires again at once, forever.
-        if clock >= self._wake_at:
-            return max(clock - self._t0, self._wake_until)
-        return clock - self._t0
+        return self._core.now(trio.current_time())
 
     def _advance(self) -> None:
-        """Apply the strategy's decisions at this instant until it waits or decides.
-
-        A strategy that raises or breaks a rule fails the race with a
-        :class:`StrategyError` (booked like any failed race).
-        """
-        try:
-            self._apply_decisions()
-        except Exception as exc:
-            self._strategy_failed(exc)
-
-    def _apply_decisions(self) -> None:
-        now = self._now()
-        strategy = self._strategy
+        """Carry out the core's answers at this instant until it waits or the race is decided."""
+        core = self._core
         while self._winner is None and self._failure is None:
-            decision = strategy.decide(now)
-            kind = type(decision)
-            if kind not in _DECISIONS:  # a subclass, or not a decision at all
-                kind = next((k for k in _DECISIONS if isinstance(decision, k)), kind)
-                if kind not in _DECISIONS:
-                    raise StrategyError(f"strategy {type(strategy).__name__} returned {decision!r}, not a decision")
-            if kind is Start:
-                self._start(decision.index, now)  # type: ignore[union-attr]
-            elif kind is Pick:
-                self._pick(decision, now)  # type: ignore[arg-type]
-            elif kind is GiveUp:
-                self._fail(decision.reason, now, timeout=False)  # type: ignore[union-attr]
-            else:  # Wait
-                until = decision.until  # type: ignore[union-attr]
-                if now >= self._deadline:
-                    self._fail("the deadline passed", now, timeout=True)
-                elif not any(
-                    a.status == "not_started" or (a.status == "running" and a.ended is None) for a in self._attempts
-                ):
-                    # Nothing runs and nothing is left to start: nothing can change.
-                    # (With attempts left, a Wait is honoured: a strategy may back off.)
-                    self._fail("every attempt failed", now, timeout=False)
-                else:
-                    wake_at = self._deadline if until is None or until <= now else min(until, self._deadline)
-                    self._wake_until = wake_at
-                    self._wake_at = self._t0 + wake_at
+            action = core.next(trio.current_time())
+            kind = type(action)
+            if kind is StartAttempt:
+                self._start(action.index, action.at)  # type: ignore[union-attr]
+            elif kind is SkipAttempt:
+                skip: SkipAttempt = action  # type: ignore[assignment]
+                self._attempts[skip.index].skipped = (skip.kind, skip.reason)
+            elif kind is Decided:
+                self._pick(action)  # type: ignore[arg-type]
+            elif kind is RaceFailed:
+                self._race_failed(action)  # type: ignore[arg-type]
+            else:  # WakeAt
+                self._wake_at = self._t0 + action.until  # type: ignore[union-attr]
                 return
 
     async def _drive(self) -> None:
@@ -299,40 +290,14 @@ class Race:
                 self._wake = trio.Event()
             self._advance()
 
-    def _observe(self, fact: Any) -> None:
-        """Tell the strategy a fact; if it raises, the race fails with a StrategyError."""
-        try:
-            self._strategy.observe(fact)
-        except Exception as exc:
-            self._strategy_failed(exc)
-
-    def _strategy_failed(self, exc: Exception) -> None:
-        """The strategy raised or broke a rule: stop every attempt, fail the race."""
-        if self._failure is not None or self._finished:
-            return
-        if isinstance(exc, StrategyError):
-            error = exc
-        else:
-            error = StrategyError(f"strategy {type(self._strategy).__name__} failed: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-        now = self._now()
-        for a in self._attempts:
-            if a.status in ("running", "won") and a.ended is None:
-                self._close_attempt(a, now, cancelled=True)
-        self._failure = error
-        self._report_finished("failed", now, error=str(error))
-        self._wake.set()
-
     def _start(self, i: int, now: float) -> None:
-        if not 0 <= i < len(self._attempts):
-            raise StrategyError(f"strategy started attempt {i}, which does not exist")
+        if i == len(self._attempts):  # a failover restart: a new attempt of an earlier participant
+            origin = self._attempts[self._core.origin[i]]
+            self._attempts.append(Attempt(i, origin.number, origin.provider, origin.request))
         a = self._attempts[i]
-        if a.status != "not_started":
-            raise StrategyError(f"strategy started attempt {i} twice")
         a.status = "running"
         a.started = now
         a.scope = trio.CancelScope()
-        self._observe(Started(i, now))
         if self._emit is not None:
             self._emit(
                 AttemptStarted(
@@ -342,31 +307,25 @@ class Race:
                     index=a.number,
                     provider=a.provider.name,
                     model=a.request.model,
+                    restart=i >= len(self._core.spec.contenders),
                 )
             )
         self._nursery.start_soon(self._run_attempt, a)
 
-    def _pick(self, pick: Pick, now: float) -> None:
-        i = pick.index
-        if not 0 <= i < len(self._attempts):
-            raise StrategyError(f"strategy picked attempt {i}, which does not exist")
-        w = self._attempts[i]
-        if (
-            w.first_token is None
-            or w.error is not None
-            or (self._strategy.success_on == "complete" and not w.completed)
-        ):
-            raise StrategyError(f"strategy picked attempt {i}, which has not succeeded")
+    def _pick(self, decided: Decided) -> None:
+        now = decided.at
+        w = self._attempts[decided.index]
         self._winner = w
-        self._decided_at = now
+        self._decided_at = now  # a failover's decision replaces the broken winner's
         w.status = "won"
+        if w.scope is not None:
+            w.scope.deadline = math.inf  # a loser's grace deadline no longer applies to it
         if w.ended is None:
             self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
-        cancel_at = self._t0 + max(pick.cancel_losers_at, now)
+        cancel_at = self._t0 + decided.cancel_losers_at
         for a in self._attempts:
             if a is w:
                 continue
-            a.buffer = None
             if a.scope is not None and a.ended is None:
                 a.scope.deadline = cancel_at
             elif a.completed:
@@ -380,50 +339,44 @@ class Race:
                     index=w.number,
                     provider=w.provider.name,
                     model=w.request.model,
-                    ttft_ms=now * 1000,
+                    ttft_ms=((w.first_token or now) - (w.started or 0.0)) * 1000,
+                    failover=decided.failover,
                 )
             )
 
-    def _fail(self, reason: str, now: float, *, timeout: bool) -> None:
-        errors: dict[str, BaseException] = {}
+    def _race_failed(self, failed: RaceFailed) -> None:
+        if failed.error is not None:
+            self._strategy_failed(failed.error)
+            return
+        now = failed.at
+        timeout = failed.outcome == "timeout"
         for a in self._attempts:
             if a.status == "running" and a.ended is None:
-                a.error = (
-                    ProviderTimeoutError(
-                        f"no answer before the race deadline ({self._deadline * 1000:.0f} ms)", a.provider.name
-                    )
-                    if timeout
-                    else ProviderError(f"stopped: {reason}", a.provider.name)
-                )
-                self._close_attempt(a, now, cancelled=True)
-            if a.error is not None:
-                errors[f"{a.provider.name}/{a.request.model}#{a.number}"] = a.error
-        if timeout:
-            message = f"no provider answered within {self._deadline * 1000:.0f} ms"
-            # Say why the attempts that failed before the deadline failed (a
-            # missing key, a 401 naming its variable): that is what to fix.
-            reasons = "; ".join(
-                f"{label.rpartition('#')[0]}: {e}"
-                for label, e in errors.items()
-                if not str(e).startswith("no answer before the race deadline")
-            )
-            if reasons:
-                message = f"{message} ({reasons})"
-            exc: AllProvidersFailedError = RaceTimeoutError(message, errors)
-        else:
-            detail = "; ".join(f"{label.rpartition('#')[0]}: {e}" for label, e in errors.items())
-            exc = AllProvidersFailedError(f"all providers failed: {detail or reason}", errors)
-        if self._benched:
-            sitting = ", ".join(f"{b.label} ({b.error})" for b in self._benched)
-            exc.args = (f"{exc.args[0]}; sitting this race out: {sitting}",)
-        group = list(errors.values()) or [ProviderError(reason)]
-        exc.__cause__ = ExceptionGroup("errors of every attempt", group)  # type: ignore[type-var]
+                a.error = stopped_error(a, failed.reason, timeout=timeout, deadline=self._core.deadline)
+                self._close_attempt(a, now)
+        broken = self._core.broken
+        if broken:  # the winner broke and no provider could replace it
+            self._failure = self._interrupted(self._attempts[broken[-1][1]])
+            return
+        exc = failure(self._attempts, failed.reason, timeout=timeout, deadline=self._deadline, benched=self._benched)
         self._failure = exc
         self._report_finished("timeout" if timeout else "failed", now, error=str(exc))
 
+    def _strategy_failed(self, error: StrategyError) -> None:
+        """The strategy raised or broke a rule: stop every attempt, fail the race."""
+        if self._failure is not None or self._finished:
+            return
+        now = self._now()
+        for a in self._attempts:
+            if a.status in ("running", "won") and a.ended is None:
+                self._close_attempt(a, now)
+        self._failure = error
+        self._report_finished("failed", now, error=str(error))
+        self._wake.set()
+
     # ------------------------------------------------------------ attempts
 
-    async def _run_attempt(self, a: _Attempt) -> None:
+    async def _run_attempt(self, a: Attempt) -> None:
         assert a.scope is not None and a.started is not None
         failure: BaseException | None = None
         with a.scope:
@@ -442,43 +395,38 @@ class Race:
             if a.completed and a.first_token is None and failure is None:
                 failure = ProviderProtocolError("empty answer: the stream ended without any text", a.provider.name)
                 a.completed = False
-        now = self._now()
         if a.scope.cancel_called and not a.completed:
-            self._close_attempt(a, now, cancelled=True)
+            self._close_attempt(a, self._now())
         elif failure is not None:
-            self._attempt_failed(a, failure, now)
+            self._attempt_failed(a, failure)
         elif a.completed:
-            self._attempt_completed(a, now)
+            self._attempt_completed(a)
         if a is self._winner and self._send is not None:
             self._send.close()
 
-    async def _pump(self, a: _Attempt) -> None:
-        """Read one attempt's stream: buffer before the decision, feed the caller after."""
-        chunks = a.provider.stream(a.request)
+    async def _pump(self, a: Attempt) -> None:
+        """Read one attempt's stream: buffer it, or feed the caller once it is the winner."""
+        chunks: Any = a.provider.stream(a.request)
         try:
             async for item in chunks:
                 # Providers may yield plain text as a shorthand for Chunk(text).
-                if isinstance(item, str):
-                    text = item
-                elif isinstance(item, Chunk):
-                    text = item.text
-                    if item.finish_reason is not None:
-                        a.finish_reason = item.finish_reason
-                    if item.usage is not None:
-                        a.usage = item.usage
+                if isinstance(item, Chunk):
+                    answered = self._take(a, item)
+                elif isinstance(item, str):
+                    answered = bool(item)
+                    if answered:
+                        a.parts.append(item)
                 else:
                     raise ProviderProtocolError(
                         f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
                         a.provider.name,
                     )
-                if text:
-                    a.parts.append(text)
-                    if a.first_token is None:
-                        self._first_token(a)
-                if self._winner is None:
-                    a.buffer.append(item)  # type: ignore[union-attr]
-                elif self._winner is a and self._send is not None:
+                if answered and a.first_token is None:
+                    self._first_token(a)
+                if a is self._winner and self._send is not None:
                     await self._send.send(item)
+                else:
+                    a.buffer.append(item)
         finally:
             # Closing the iterator is what closes a loser's HTTP response.
             aclose = getattr(chunks, "aclose", None)
@@ -486,13 +434,39 @@ class Race:
                 await aclose()
         a.completed = True
 
-    def _first_token(self, a: _Attempt) -> None:
+    def _take(self, a: Attempt, chunk: Chunk) -> bool:
+        """Keep what ``chunk`` carries; whether it counts as a first token."""
+        if chunk.finish_reason is not None:
+            a.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            a.usage = chunk.usage
+        answered = False
+        if chunk.text:
+            a.parts.append(chunk.text)
+            answered = True
+        if chunk.tool_calls:
+            if not a.tool_deltas:
+                a.tool_deltas = []
+            a.tool_deltas.extend(chunk.tool_calls)
+            answered = True
+        if chunk.reasoning:
+            if not a.reasoning:
+                a.reasoning = []
+            a.reasoning.append(chunk.reasoning)
+            answered = answered or self._first_token_any
+        if chunk.thinking_blocks:
+            if not a.thinking:
+                a.thinking = []
+            a.thinking.extend(chunk.thinking_blocks)
+        return answered
+
+    def _first_token(self, a: Attempt) -> None:
         now = self._now()
         a.first_token = now
         if a.timer is not None:
             a.timer.deadline = math.inf  # ttft_timeout_ms is met; idle time is the caller's watch
+        self._core.first_token(a.index, now)
         if self._winner is None and self._failure is None:
-            self._observe(FirstToken(a.index, now))
             self._wake.set()
         if self._emit is not None:
             assert a.started is not None
@@ -508,24 +482,31 @@ class Race:
                 )
             )
 
-    def _attempt_completed(self, a: _Attempt, now: float) -> None:
+    def _attempt_completed(self, a: Attempt) -> None:
+        now = self._now()
         a.ended = now
         if self._winner is not None and a is not self._winner:
             a.status = "lost"
+        if self._core.success_on == "complete":
+            self._core.completed(a.index, now, "".join(a.parts), a.finish_reason, a.tool_calls())
+        else:
+            self._core.completed(a.index, now, "", a.finish_reason)
         if self._winner is None and self._failure is None:
-            self._observe(Completed(a.index, now, "".join(a.parts), a.finish_reason))
             self._wake.set()
 
-    def _attempt_failed(self, a: _Attempt, exc: BaseException, now: float) -> None:
+    def _attempt_failed(self, a: Attempt, exc: BaseException) -> None:
         if a.closed:
             return
+        now = self._now()
         a.ended = now
         a.error = exc
-        if a is not self._winner:
+        if a is self._winner:
+            a.status = "failed"  # a winner that broke; after the commit its record says failed, too
+        else:
             a.status = "failed" if a.first_token is None or self._winner is None else "lost"
+            self._core.failed(a.index, now, error_kind(exc))
         a.closed = True
         if self._winner is None and self._failure is None:
-            self._observe(Failed(a.index, now, _kind(exc)))
             self._wake.set()
         if self._emit is not None:
             self._emit(
@@ -536,13 +517,13 @@ class Race:
                     index=a.number,
                     provider=a.provider.name,
                     model=a.request.model,
-                    error_kind=_kind(exc),
-                    error=_one_line(exc),
+                    error_kind=error_kind(exc),
+                    error=one_line(exc),
                     retry_after=getattr(exc, "retry_after", None),
                 )
             )
 
-    def _close_attempt(self, a: _Attempt, now: float, *, cancelled: bool) -> None:
+    def _close_attempt(self, a: Attempt, now: float) -> None:
         """Book an attempt the engine stopped: once, whoever notices first."""
         if a.closed:
             return
@@ -551,9 +532,10 @@ class Race:
             a.ended = now
         if a.status == "running":
             a.status = "lost" if a.first_token is not None else "cancelled"
+        self._core.cancelled(a.index, now)
         if a.scope is not None:
             a.scope.cancel()
-        if cancelled and self._emit is not None:
+        if self._emit is not None:
             self._emit(
                 AttemptCancelled(
                     race_id=self.race_id,
@@ -568,24 +550,12 @@ class Race:
 
     # ------------------------------------------------------------ the end
 
-    def _finish_stream(self) -> None:
-        """The winner's stream ended: close the losers, build the result, report."""
+    def _finish_stream(self, w: Attempt) -> None:
+        """The winner's stream ended well: close the losers, build the result, report."""
         if self._finished:
             return
-        w = self._winner
-        assert w is not None and self._decided_at is not None
+        assert self._decided_at is not None
         now = self._now()
-        if w.error is not None:
-            partial = "".join(self._caller_parts)
-            self._stop_losers(now)
-            self._report_finished("interrupted", now, error=_one_line(w.error))
-            raise StreamInterruptedError(
-                f"{w.provider.name}/{w.request.model} broke off after {len(partial)} characters: "
-                f"{_one_line(w.error)}",
-                partial_text=partial,
-                provider=w.provider.name,
-                model=w.request.model,
-            ) from w.error
         self._stop_losers(now)
         records = self._records()
         self._result = RaceResult(
@@ -606,13 +576,17 @@ class Race:
                 "virtual_model": self._virtual_model,
                 "virtual_model_desc": self._virtual_model_desc,
             },
+            tool_calls=w.tool_calls() if w.tool_deltas else (),
+            reasoning="".join(w.reasoning),
+            thinking_blocks=tuple(w.thinking),
+            cost_usd=None if self._pricing is None else race_cost(records),
         )
         self._report_finished("ok", now, records=records)
 
     def _stop_losers(self, now: float) -> None:
         for a in self._attempts:
             if a is not self._winner and a.status == "running" and a.ended is None:
-                self._close_attempt(a, now, cancelled=True)
+                self._close_attempt(a, now)
 
     def abandon(self) -> None:
         """The caller left before the end: stop everything and report it."""
@@ -621,33 +595,16 @@ class Race:
         now = self._now()
         for a in self._attempts:
             if a.status in ("running", "won") and a.ended is None:
-                self._close_attempt(a, now, cancelled=True)
+                self._close_attempt(a, now)
         self._report_finished("abandoned", now)
 
     def _records(self) -> tuple[AttemptRecord, ...]:
-        out = []
-        for a in self._attempts:
-            status = a.status if a.status != "running" else ("lost" if a.first_token is not None else "cancelled")
-            out.append(
-                AttemptRecord(
-                    index=a.number,
-                    provider=a.provider.name,
-                    model=a.request.model,
-                    status=status,  # type: ignore[arg-type]
-                    started_ms=None if a.started is None else a.started * 1000,
-                    ttft_ms=None
-                    if a.first_token is None or a.started is None
-                    else (a.first_token - a.started) * 1000,
-                    ended_ms=None if a.ended is None else a.ended * 1000,
-                    error=None if a.error is None else _one_line(a.error),
-                    error_kind=None if a.error is None else _kind(a.error),
-                    retry_after=getattr(a.error, "retry_after", None),
-                    output_chars=sum(map(len, a.parts)),
-                )
-            )
-        if not self._benched:
-            return tuple(out)
-        return tuple(sorted((*out, *self._benched), key=lambda r: r.index))
+        out: tuple[AttemptRecord, ...] = tuple(a.record() for a in self._attempts)
+        if self._benched or len(out) != len(self._core.spec.contenders):
+            out = tuple(sorted((*out, *self._benched), key=lambda r: r.index))
+        if self._pricing is not None:
+            out = price_records(out, *self._pricing)
+        return out
 
     def _report_finished(
         self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None
@@ -671,16 +628,6 @@ class Race:
                 total_ms=now * 1000,
                 error=error,
                 usage=usage,
-            )
+            ),
+            self._learn_later,
         )
-
-
-def _kind(exc: BaseException) -> str:
-    return exc.kind if isinstance(exc, ProviderError) else type(exc).__name__
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-

@@ -2,50 +2,40 @@
 
 ``open_engine`` calls :func:`start_services` once its nursery is open; both
 services live in that nursery, so they stop (the file saved one last time,
-the socket file removed) when the engine closes.
+the socket file removed) when the engine closes. (Stopping a whole command
+on SIGINT/SIGTERM is :mod:`raceway._exits`.)
 """
 
 from __future__ import annotations
 
-import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+import functools
+from pathlib import Path
 
 import trio
 
-from ._monitor import monitor_setting, serve_monitor
+from ._config import Config
+from ._monitor import Monitored, monitor_setting, serve_monitor
 from ._persist import keep_performance_file, performance_path
-
-if TYPE_CHECKING:
-    from ._engine import Engine
+from ._tracker import Tracker
 
 
-async def start_services(engine: Engine, nursery: trio.Nursery) -> None:
-    """Load ``performance_file`` and open the monitor socket, as ``engine.config`` says."""
-    path = performance_path(engine.config.performance_file)
-    if path is not None:
-        engine.performance_path = await nursery.start(keep_performance_file, engine.tracker, path)
-    setting = monitor_setting(engine.config.monitor.socket)
-    if setting is not None:
-        engine.monitor_socket = await nursery.start(serve_monitor, engine, setting)
+async def start_services(
+    config: Config, tracker: Tracker, monitored: Monitored, nursery: trio.Nursery
+) -> tuple[Path | None, Path | None]:
+    """Load ``performance_file`` into ``tracker`` and open the monitor socket, as ``config`` says.
 
-
-@asynccontextmanager
-async def sigterm_cancels() -> AsyncIterator[None]:
-    """Inside this block SIGTERM cancels the block, as Ctrl-C would stop it.
-
-    For long-running commands (``raceway demo``): a plain ``kill`` then ends
-    them cleanly — statistics saved, monitor socket removed.
+    The services get what they read — the tracker, and the engine as the
+    monitor sees it (:class:`~raceway._monitor.Monitored`) — never the engine
+    itself. Returns the performance file's path and the socket's (``None``
+    when off).
     """
-    with trio.CancelScope() as scope, trio.open_signal_receiver(signal.SIGTERM) as signals:
-
-        async def watch() -> None:
-            async for _ in signals:
-                scope.cancel()
-                return
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch)
-            yield
-            nursery.cancel_scope.cancel()
+    performance: Path | None = None
+    socket: Path | None = None
+    path = performance_path(config.performance_file)
+    if path is not None:
+        keeper = functools.partial(keep_performance_file, interval=config.performance_save_interval_s)
+        performance = await nursery.start(keeper, tracker, path)
+    setting = monitor_setting(config.monitor.socket)
+    if setting is not None:
+        socket = await nursery.start(serve_monitor, monitored, setting)
+    return performance, socket

@@ -12,7 +12,7 @@ strategy: first_wins     # first_wins | weighted | quality | hedged | "module:Cl
 idle_timeout_ms: 30000   # the winner may pause this long between chunks
 # ttft_timeout_ms: 3000  # give up on one attempt with no first token by then
 hedge:
-  delay_ms: auto         # hedged: start the next provider after this (or auto: p95 TTFT)
+  delay_ms: auto         # hedged: start the next provider after this (auto: its p90 TTFT, the 1 - max_extra_load quantile)
   max_extra_load: 0.1    # hedged: at most this many extra requests per race, on average
 monitor:
   socket: auto           # the dashboard's socket: auto, off, or a path
@@ -61,7 +61,7 @@ default_virtual_model = "fast"
 # performance_file = "~/.local/state/raceway/performance.json"
 
 [hedge]
-delay_ms = "auto"         # hedged: start the next provider after this (or auto: p95 TTFT)
+delay_ms = "auto"         # hedged: start the next provider after this (auto: its p90 TTFT, the 1 - max_extra_load quantile)
 max_extra_load = 0.1      # hedged: at most this many extra requests per race, on average
 
 [monitor]

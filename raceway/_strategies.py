@@ -27,11 +27,14 @@ that instant.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import ClassVar, Literal, Protocol, TypeAlias, runtime_checkable
 
 from attrs import define, field, frozen
+
+from ._chunk import ToolCall
 
 # ------------------------------------------------------------------ facts
 
@@ -54,12 +57,13 @@ class FirstToken:
 
 @frozen(slots=True)
 class Completed:
-    """Attempt ``index`` finished its answer at ``t`` (``text`` is all of it)."""
+    """Attempt ``index`` finished its answer at ``t`` (``text`` and ``tool_calls`` are all of it)."""
 
     index: int
     t: float
     text: str = ""
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @frozen(slots=True)
@@ -85,10 +89,14 @@ class Start:
 
 @frozen(slots=True)
 class Pick:
-    """Attempt ``index`` wins; losers may run until ``cancel_losers_at`` seconds."""
+    """Attempt ``index`` wins; losers may run until ``cancel_losers_at`` seconds.
+
+    ``cancel_losers_at`` of ``None`` (the default), or a time not after the
+    decision, cancels the losers at once.
+    """
 
     index: int
-    cancel_losers_at: float
+    cancel_losers_at: float | None = None
 
 
 @frozen(slots=True)
@@ -130,7 +138,10 @@ class Contender:
 
 @frozen(kw_only=True)
 class Answer:
-    """A complete answer, as a quality scorer sees it."""
+    """A complete answer, as a quality scorer sees it.
+
+    ``wants_json``: the request asked for JSON output (``response_format``).
+    """
 
     text: str
     finish_reason: str | None
@@ -138,6 +149,8 @@ class Answer:
     model: str
     ttft: float | None
     total: float
+    tool_calls: tuple[ToolCall, ...] = ()
+    wants_json: bool = False
 
 
 @define
@@ -179,6 +192,7 @@ class RaceSpec:
 
     Times are seconds from the race's start. ``grace`` is the grace window;
     ``deadline`` is ``timeout_ms``: a winner must be decided by then.
+    ``wants_json``: the request asked for JSON output.
     """
 
     contenders: tuple[Contender, ...]
@@ -186,6 +200,7 @@ class RaceSpec:
     grace: float
     budget: HedgeBudget | None = None
     scorer: Callable[[Answer], float] | None = None
+    wants_json: bool = False
 
 
 @define
@@ -198,11 +213,34 @@ class AttemptView:
     failed: float | None = None
     text: str = ""
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def running(self) -> bool:
         """Started, and neither completed nor failed."""
         return self.started is not None and self.completed is None and self.failed is None
+
+
+# ------------------------------------------------------------ the protocol
+
+
+@runtime_checkable
+class StrategyProtocol(Protocol):
+    """What the race core needs of a strategy: ``observe`` and ``decide``.
+
+    :class:`Strategy` is the convenient base class, but any object with these
+    two methods races. ``success_on`` is optional: ``"first_token"`` (the
+    default when absent) or ``"complete"``. An object missing ``observe`` or
+    ``decide`` fails its race with a :class:`~raceway.StrategyError` naming
+    what is missing (rule ``protocol``), in the engine and in
+    ``raceway.testing`` alike.
+    """
+
+    def observe(self, fact: Fact, /) -> None:
+        """Record one fact (called before ``decide`` is asked about its instant)."""
+
+    def decide(self, now: float, /) -> Decision:
+        """What to do at ``now`` (seconds since the race began)."""
 
 
 # ------------------------------------------------------------ the base class
@@ -233,12 +271,14 @@ class Strategy:
             a.completed = fact.t
             a.text = fact.text
             a.finish_reason = fact.finish_reason
-            if a.first_token is None and fact.text:
+            a.tool_calls = fact.tool_calls
+            if a.first_token is None and (fact.text or fact.tool_calls):
                 a.first_token = fact.t
         elif isinstance(fact, Failed):
             a.failed = fact.t
-        else:
+        elif isinstance(fact, Started):
             a.started = fact.t
+        # Any other fact is news to this base class: ignored, so that facts may grow.
 
     def decide(self, now: float) -> Decision:
         """What to do at ``now`` (seconds since the race began)."""
@@ -250,7 +290,7 @@ class Strategy:
         """When attempt ``i`` succeeded by ``success_on``'s rule, else ``None``."""
         a = self.attempts[i]
         if self.success_on == "complete":
-            return a.completed if a.text else None
+            return a.completed if a.text or a.tool_calls else None
         return a.first_token if a.failed is None else None
 
     def successes(self) -> list[int]:
@@ -361,16 +401,31 @@ def default_quality_score(answer: Answer) -> float:
     """The default quality scorer: a clean, non-empty, untruncated answer scores 1.
 
     Empty: 0. Cut off by a token limit (``length``/``max_tokens``): 0.5.
-    Stopped for another reason (a content filter, say): 0.25.
+    Stopped for another reason (a content filter, say): 0.25. A tool call
+    is an answer; one whose arguments are not JSON, or text that is not JSON
+    when JSON output was asked for, scores 0.2: below any clean answer.
     """
-    if not answer.text.strip():
+    if answer.tool_calls:
+        if not all(_is_json(call.arguments or "{}") for call in answer.tool_calls):
+            return 0.2
+    elif not answer.text.strip():
         return 0.0
+    elif answer.wants_json and not _is_json(answer.text):
+        return 0.2
     reason = answer.finish_reason
-    if reason in (None, "stop", "end_turn", "stop_sequence"):
+    if reason in (None, "stop", "end_turn", "stop_sequence", "tool_calls", "tool_use"):
         return 1.0
     if reason in ("length", "max_tokens"):
         return 0.5
     return 0.25
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Quality(_Windowed):
@@ -395,6 +450,8 @@ class Quality(_Windowed):
             model=c.model,
             ttft=None if a.first_token is None or a.started is None else a.first_token - a.started,
             total=(a.completed or 0.0) - (a.started or 0.0),
+            tool_calls=a.tool_calls,
+            wants_json=self.spec.wants_json,
         )
         return float(scorer(answer))
 
@@ -418,7 +475,6 @@ class Hedged(Strategy):
         super().__init__(spec)
         c = spec.contenders
         self.order = sorted(range(len(c)), key=lambda i: (-c[i].priority, -c[i].score, i))
-        self.hedges = 0
         self._refusals = 0  # hedges the budget refused since the latest start
         self._owed = 0  # failovers owed: one per failure not yet replaced
         self._last_start = 0.0
@@ -455,7 +511,6 @@ class Hedged(Strategy):
             return Wait(min(hedge_at, deadline))
         budget = self.spec.budget
         if budget is None or budget.try_spend():
-            self.hedges += 1
             return Start(waiting[0])
         if budget.max_extra_load <= 0 or delay <= 0:
             return Wait(deadline)  # hedging is off: failover only
@@ -467,4 +522,5 @@ BUILTIN: dict[str, type[Strategy]] = {
     cls.name: cls for cls in (FirstWins, Weighted, Quality, Hedged)
 }
 
-StrategyFactory: TypeAlias = Callable[[RaceSpec], Any]
+#: What config names by ``strategy:``: a callable making a fresh strategy for each race.
+StrategyFactory: TypeAlias = Callable[[RaceSpec], StrategyProtocol]

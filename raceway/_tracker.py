@@ -105,6 +105,9 @@ COUNTERS = (
     "output_chars",
     "input_tokens",
     "output_tokens",
+    # Cost at the configured prices, in nano-USD so it adds up exactly (issue 15).
+    "cost_nusd",
+    "wasted_nusd",
 )
 
 
@@ -145,6 +148,8 @@ class ProviderStats:
     score_parts: dict[str, float] = field(factory=dict)
     consecutive_failures: int = 0
     cooldown_reason: str | None = None
+    cost_usd: float = 0.0  # every attempt's cost at its prices; wasted: the attempts that did not win
+    wasted_cost_usd: float = 0.0
 
     @property
     def win_rate(self) -> float:
@@ -178,6 +183,8 @@ class Observation:
     output_chars: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_nusd: int = 0
+    wasted_nusd: int = 0
 
 
 def observe(event: RaceFinished, a: AttemptRecord, now: float) -> Observation:
@@ -210,6 +217,8 @@ def observe(event: RaceFinished, a: AttemptRecord, now: float) -> Observation:
         output_chars=a.output_chars,
         input_tokens=tokens_in,
         output_tokens=tokens_out,
+        cost_nusd=round((a.cost_usd or 0.0) * 1e9),
+        wasted_nusd=0 if a.status == "won" else round((a.cost_usd or 0.0) * 1e9),
     )
 
 
@@ -258,6 +267,8 @@ class Record:
     output_chars: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cost_nusd: int = 0
+    wasted_nusd: int = 0
     failures: dict[str, int] = field(factory=dict)
     ttft: deque[float] = field(factory=lambda: deque(maxlen=WINDOW))
     latency: deque[float] = field(factory=lambda: deque(maxlen=WINDOW))
@@ -287,6 +298,8 @@ class Record:
         self.output_chars += obs.output_chars
         self.input_tokens += obs.input_tokens
         self.output_tokens += obs.output_tokens
+        self.cost_nusd += obs.cost_nusd
+        self.wasted_nusd += obs.wasted_nusd
         if obs.ttft_ms is not None:
             self.answered += 1
         status = obs.status
@@ -511,6 +524,9 @@ class Tracker:
         self.cooldowns = Cooldowns(lambda: self.clock())
         self.recent: deque[RaceFinished] = deque(maxlen=RECENT_RACES)
         self._seq = 0
+        #: Called before the statistics are read out (snapshot, changes to save): the
+        #: engine learns the races it batched (``Engine._race_finished``).
+        self.settle: Callable[[], None] = lambda: None
 
     # ----------------------------------------------------------- learning
 
@@ -561,6 +577,11 @@ class Tracker:
         r = self._records.get(label)
         return None if r is None else _ranked(r.ttft_sorted(), q)
 
+    def mean_output_tokens(self, label: str) -> float | None:
+        """Output tokens per answer ``label`` reported as a winner, if any (the budget guard's estimate)."""
+        r = self._records.get(label)
+        return r.output_tokens / r.wins if r is not None and r.wins and r.output_tokens else None
+
     def admit(self, labels: Sequence[str], race_id: str) -> list[bool] | None:
         """Who of a race's participants may race (see :meth:`Cooldowns.admit`)."""
         return self.cooldowns.admit(labels, race_id)
@@ -578,6 +599,7 @@ class Tracker:
 
     def snapshot(self) -> dict[str, ProviderStats]:
         """Every ``provider/model``'s statistics now."""
+        self.settle()
         now = self.clock()
         return {label: self._stats(label, r, now) for label, r in self._records.items()}
 
@@ -611,6 +633,8 @@ class Tracker:
             score_parts=parts,
             consecutive_failures=self.cooldowns.consecutive_failures(label),
             cooldown_reason=self.cooldowns.reason(label),
+            cost_usd=r.cost_nusd / 1e9,
+            wasted_cost_usd=r.wasted_nusd / 1e9,
         )
 
     # -------------------------------------------------------- persistence
@@ -623,6 +647,7 @@ class Tracker:
 
     def changes(self) -> dict[str, Change]:
         """What happened since the last :meth:`commit` (or :meth:`load`), per label."""
+        self.settle()
         out: dict[str, Change] = {}
         for label, r in self._records.items():
             if not r.pending and r.counters() == r.saved and r.failures == r.saved_failures:

@@ -169,7 +169,7 @@ def test_max_examples_bounds_the_work() -> None:
         return FirstWins(spec)
 
     check_strategy(counting, max_examples=7)
-    assert 1 <= made <= 7
+    assert 1 <= made <= 14  # two fresh instances per timeline: the determinism check
 
 
 def test_simulate_takes_a_built_strategy_too() -> None:

@@ -1,4 +1,4 @@
-"""The dashboard's model, renderers, link rules and fake engine: plain Python, no terminal.
+"""The dashboard's model, renderers and link rules: plain Python, no terminal.
 
 These pin the folding of wire messages into what the dashboard shows: race
 states, bounded history, provider figures from partial stats, filters, and
@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from replay_monitor import recorded_messages
 
-from dashboard import link, render
-from dashboard.fake_engine import RaceMaker, make_script
-from dashboard.model import (
+from dashboard import link, render, timeline
+from dashboard.model import DashboardModel
+from dashboard.views import (
     ANSWERED,
+    BENCHED,
     CANCELLED,
     FAILED,
     LOST,
@@ -28,7 +29,6 @@ from dashboard.model import (
     RUNNING,
     UNKNOWN,
     WON,
-    DashboardModel,
     Filter,
     ProviderView,
     nice_ceiling,
@@ -265,8 +265,7 @@ def test_lines_that_are_not_messages_are_counted_and_ignored() -> None:
 
 def test_the_log_is_bounded() -> None:
     m = DashboardModel(log_history=50)
-    maker = RaceMaker(seed=3)
-    for message in maker.messages(races=40):
+    for message in recorded_messages():
         m.apply(message)
     assert len(m.log) == 50
     assert m.entries_after(m.log_seq - 3) == list(m.log)[-3:]
@@ -284,7 +283,7 @@ def test_a_timeline_marks_each_outcome_where_it_happened() -> None:
     for e in one_race():
         m.apply(e)
     race = m.races["r-1"]
-    lines = plain(render.timeline(race, 40, m.now_ts, render.Palette.plain())).split("\n")
+    lines = plain(timeline.timeline(race, 40, m.now_ts, render.Palette.plain())).split("\n")
     assert [len(line) for line in lines] == [40, 40, 40]
     failed, won, cancelled = lines
     assert failed.rstrip().endswith("✗") and failed.index("✗") < 6  # at 40 of 400 ms
@@ -298,8 +297,8 @@ def test_a_running_race_grows_across_a_typical_duration() -> None:
     m.apply(started())
     m.apply(attempt(wire.AttemptStarted, 0, 0.5))
     race = m.races["r-1"]
-    early = plain(render.timeline(race, 30, T0 + 0.1, render.Palette.plain(), expected_ms=1000))
-    later = plain(render.timeline(race, 30, T0 + 0.5, render.Palette.plain(), expected_ms=1000))
+    early = plain(timeline.timeline(race, 30, T0 + 0.1, render.Palette.plain(), expected_ms=1000))
+    later = plain(timeline.timeline(race, 30, T0 + 0.5, render.Palette.plain(), expected_ms=1000))
     assert early.split("\n")[0].index("▸") < later.split("\n")[0].index("▸")
 
 
@@ -307,8 +306,8 @@ def test_race_cells_show_the_winner_the_failure_and_the_callers_ttft() -> None:
     m = DashboardModel()
     for e in one_race():
         m.apply(e)
-    layout = render.RaceLayout.for_width(120)
-    cells = {k: plain(v) for k, v in render.race_cells(m.races["r-1"], layout, m.now_ts, render.Palette.plain()).items()}
+    layout = timeline.RaceLayout.for_width(120)
+    cells = {k: plain(v) for k, v in timeline.race_cells(m.races["r-1"], layout, m.now_ts, render.Palette.plain()).items()}
     assert cells["race"].split("\n")[:2] == ["fast".ljust(layout.race), "first_wins".ljust(layout.race)]
     assert cells["ttft"].split("\n")[0].strip() == "251ms"
     assert cells["participant"].split("\n")[1].startswith("★ steady/steady-2")
@@ -320,17 +319,17 @@ def test_not_started_attempts_have_no_bar() -> None:
     m = DashboardModel()
     m.apply(finished())
     m.races["r-1"].attempts[2].status = NOT_STARTED
-    line = plain(render.timeline(m.races["r-1"], 20, m.now_ts, render.Palette.plain())).split("\n")[2]
+    line = plain(timeline.timeline(m.races["r-1"], 20, m.now_ts, render.Palette.plain())).split("\n")[2]
     assert line == " " * 20
 
 
 def test_layouts_fill_the_table_and_keep_a_readable_timeline() -> None:
     for width in (60, 78, 96, 118, 160, 200):
-        layout = render.RaceLayout.for_width(width, longest_label=18)
+        layout = timeline.RaceLayout.for_width(width, longest_label=18)
         used = sum(layout.widths().values()) + 11
         assert used <= max(width, 70)
         assert layout.timeline >= 10
-    assert render.RaceLayout.for_width(200, longest_label=60).participant == 32
+    assert timeline.RaceLayout.for_width(200, longest_label=60).participant == 32
 
 
 def test_small_formatters() -> None:
@@ -346,7 +345,7 @@ def test_log_lines_read_time_race_model_and_what_happened() -> None:
     for e in one_race():
         m.apply(e)
     texts = [plain(render.log_line(e, render.Palette.plain())) for e in m.log]
-    assert any("#1" in t and "fast" in t and "★ steady/steady-2 wins" in t for t in texts)
+    assert any("#1 " in t and "fast" in t and "★ steady/steady-2 wins" in t for t in texts)
 
 
 def test_the_palette_follows_the_theme() -> None:
@@ -385,28 +384,73 @@ def test_which_socket_to_attach_to() -> None:
     assert link.choose([a], b) == a  # it restarted under a new pid
 
 
-# ---------------------------------------------------------------- the fake engine
+def test_the_line_limit_is_wires_and_holds_while_reading() -> None:
+    assert not hasattr(link, "LINE_LIMIT")  # one limit, raceway.wire's
+    assert link.LineSplitter().limit == wire.MAX_LINE_BYTES
+    s = link.LineSplitter(limit=10)
+    assert s.feed(b"abc\nde") == [b"abc"] and s.feed(b"f\n\n") == [b"def"]
+    # a line that never ends: dropped once past the limit, nothing of it kept...
+    assert s.feed(b"x" * 8) == [] and s.feed(b"y" * 8) == [] and s._size == 0
+    assert s.feed(b"z" * 1000) == [] and s.too_long == 1
+    # ...and the next line starts clean at its newline
+    assert s.feed(b"zz\nok\n") == [b"ok"]
+    assert s.feed(b"0123456789AB\nfine\n") == [b"fine"] and s.too_long == 2
 
 
-def test_scripts_are_the_same_on_every_run() -> None:
-    assert make_script(20).lines() == make_script(20).lines()
-    assert make_script(20, seed=1).lines() != make_script(20, seed=2).lines()
+# ---------------------------------------------------------------- issue 11 item 17
 
 
-def test_made_up_races_keep_the_engines_event_rules() -> None:
-    per_race: dict[str, list[object]] = {}
-    for message in RaceMaker(seed=5).messages(races=200):
-        if hasattr(message, "race_id"):
-            per_race.setdefault(message.race_id, []).append(message)
-    assert len(per_race) == 200
-    for events in per_race.values():
-        kinds = [e.type for e in events]  # type: ignore[attr-defined]
-        assert kinds[0] == "race_started" and kinds[-1] == "race_finished"
-        assert kinds.count("race_decided") <= 1
-        ends = Counter(e.index for e in events if e.type in ("attempt_failed", "attempt_cancelled"))  # type: ignore[attr-defined]
-        assert all(n == 1 for n in ends.values())
-        final = events[-1]
-        statuses = {r.status for r in final.attempts}  # type: ignore[attr-defined]
-        assert (final.outcome == "ok") == ("won" in statuses)  # type: ignore[attr-defined]
-        for e in events:
-            wire.decode(wire.encode(e))  # every one is valid on the wire
+def test_a_benched_participant_is_cooling_down_not_unneeded() -> None:
+    m = DashboardModel()
+    race = finished()
+    attempts = (
+        *race.attempts[:2],
+        record(2, "not_started", error="cooling down (rate limited), 1.0 s left", error_kind="cooldown"),
+    )
+    m.apply(started())
+    m.apply(_with_attempts(race, attempts))
+    view = m.races["r-1"]
+    assert view.attempts[2].status == BENCHED
+    cells = timeline.race_cells(view, timeline.RaceLayout.for_width(120, 18), m.now_ts, render.Palette.plain())
+    assert cells["participant"].plain.split("\n")[2].startswith("◐ laggard/laggard-xl")
+    assert cells["result"].plain.split("\n")[2].strip() == "cooling down"
+    assert "sat out: cooling down" in m.log[-2].text
+    # hedged's unneeded participant stays unneeded
+    m.apply(_with_attempts(finished("r-2"), (*race.attempts[:2], record(2, "not_started"))))
+    assert m.races["r-2"].attempts[2].status == NOT_STARTED
+
+
+def _with_attempts(race: wire.RaceFinished, attempts: tuple[wire.AttemptRecord, ...]) -> wire.RaceFinished:
+    import attrs
+
+    return attrs.evolve(race, attempts=attempts)
+
+
+def test_long_labels_keep_the_end_that_tells_them_apart() -> None:
+    assert render.fit_label("steady/steady-2", 20) == "steady/steady-2".ljust(20)
+    assert render.fit_label("mock-oai/gpt-4o-mini", 16) == "moc…/gpt-4o-mini"
+    assert render.fit_label("mock-oai/gpt-4o-mini", 18) == "mock-…/gpt-4o-mini"
+    assert render.fit_label("mock-oai/gpt-4o", 12) == "mock…/gpt-4o"
+    assert render.fit_label("anthropic/claude-3-5-sonnet-20241022", 19) == "…-5-sonnet-20241022"
+    assert render.fit_label("anthropic/claude-3-5-sonnet-20241022", 32) == "anth…/claude-3-5-sonnet-20241022"
+    for label in ("mock-oai/gpt-4o-mini", "anthropic/claude-3-5-sonnet-20241022", "x/" + "y" * 40):
+        for width in range(1, 30):
+            fitted = render.fit_label(label, width)
+            assert len(fitted) == width
+            if len(label) > width:
+                assert "…" in fitted
+                assert width == 1 or fitted.endswith(label[-min(3, width - 1) :])
+    many = ["mock-oai/gpt-4o", "mock-oai/gpt-4o-mini", "mock-oai/o3-mini"]
+    assert len({render.fit_label(lb, 12) for lb in many}) == 3
+
+
+def test_race_details_name_the_race_as_the_list_and_show_its_times() -> None:
+    m = DashboardModel()
+    for e in one_race():
+        m.apply(e)
+    race = m.races["r-1"]
+    text = timeline.race_details(race, m.now_ts, render.Palette.plain()).plain
+    assert text.startswith("#1  fast · first_wins · ok")
+    assert "first token to caller 251ms · total Σ400ms" in text
+    assert "★ steady/steady-2" in text and "250ms" in text and "rate_limited: HTTP 429" in text
+    assert " – " not in text

@@ -1,9 +1,10 @@
 """Screen snapshots of the dashboard (pytest-textual-snapshot's ``snap_compare``).
 
-The main screen at 80x24 and 160x48 and the help screen, each after a fixed
-recorded session (:func:`dashboard.fake_engine.make_script`) was fed through a
-real socket. Everything shown is a function of the script: times and rates
-run on the engine's clock, the log's clock is read in UTC here. After an
+The main screen at 80x24 and 160x48 and the help screen, each after the
+recorded session of the real engine (``tests/replay_session.ndjson``, see
+:mod:`replay_monitor`) was fed through a real socket. Everything shown is a
+function of the recording: times and rates run on the engine's clock, the
+log's clock is read in UTC here. After an
 intended change of the screens, look at the report and accept with::
 
     .venv/bin/python -m pytest tests/test_dashboard_snapshots.py --snapshot-update
@@ -23,10 +24,10 @@ from pathlib import Path
 
 import pytest
 import textual
+from replay_monitor import ReplayMonitor, recorded_lines
 from textual.pilot import Pilot
 
 from dashboard.app import Dashboard
-from dashboard.fake_engine import ScriptedEngine, make_script
 
 #: The Textual release the committed SVGs were made with.
 BASELINE_TEXTUAL = "8.2.8"
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.skipif(
     "check the screens and run with --snapshot-update",
 )
 
-LINES = make_script(40).lines()
+LINES = recorded_lines()
 Snap = Callable[..., bool]
 
 
@@ -54,16 +55,16 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def engine_socket() -> Iterator[Path]:
     directory = Path(tempfile.mkdtemp(prefix="rws-"))
     path = directory / "raceway-4242.sock"  # the name shows in the top bar
-    with ScriptedEngine(path, LINES):
+    with ReplayMonitor(path, LINES):
         yield path
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def after_the_script(app: Dashboard) -> Callable[[Pilot[int]], object]:
+def after_the_recording(app: Dashboard) -> Callable[[Pilot[int]], object]:
     async def run_before(pilot: Pilot[int]) -> None:
         deadline = time.monotonic() + 15
-        while app.model.messages < len(LINES) or app._inbox:
-            assert time.monotonic() < deadline, "the script did not arrive"
+        while app.model.messages < len(LINES) or app.inbox:
+            assert time.monotonic() < deadline, "the recording did not arrive"
             await pilot.pause(0.02)
         ticks = app.ticks
         while app.ticks < ticks + 3:  # drawn, and the sparklines sized to their cells
@@ -77,9 +78,9 @@ def after_the_script(app: Dashboard) -> Callable[[Pilot[int]], object]:
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_main_screen(snap_compare: Snap, utc: None, engine_socket: Path, size: tuple[int, int]) -> None:
     app = Dashboard(engine_socket)
-    assert snap_compare(app, terminal_size=size, run_before=after_the_script(app))
+    assert snap_compare(app, terminal_size=size, run_before=after_the_recording(app))
 
 
 def test_help_screen(snap_compare: Snap, utc: None, engine_socket: Path) -> None:
     app = Dashboard(engine_socket)
-    assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"], run_before=after_the_script(app))
+    assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"], run_before=after_the_recording(app))

@@ -75,3 +75,21 @@ def test_race_result_carries_every_field() -> None:
 def test_engine_has_the_documented_methods() -> None:
     for method in ("complete", "stream", "models", "stats", "health_check"):
         assert callable(getattr(raceway.Engine, method))
+
+
+def test_import_raceway_wire_loads_no_engine_and_no_heavy_library() -> None:
+    import ast
+    import subprocess
+    import sys
+
+    code = "import sys, raceway.wire; print(sorted(m for m in sys.modules if m.split('.')[0] in {'trio', 'httpx', 'cattrs', 'yaml', 'anyio', 'coredis', 'raceway'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(ast.literal_eval(out.stdout))
+    assert not loaded & {"trio", "httpx", "cattrs", "yaml", "anyio", "coredis"}, loaded
+    assert not loaded & {"raceway._engine", "raceway._race", "raceway._core", "raceway._config"}, loaded
+
+
+def test_the_namespace_loads_lazily_and_fully() -> None:
+    for name in raceway.__all__:
+        assert getattr(raceway, name) is not None, name
+    assert {"ToolCall", "ToolCallDelta", "StrategyProtocol", "AttemptView", "StrategyError"} <= set(raceway.__all__)

@@ -22,7 +22,6 @@ from raceway import (
     AuthenticationError,
     MissingAPIKeyError,
     ProviderConnectionError,
-    ProviderError,
     ProviderHTTPError,
     ProviderProtocolError,
     RateLimitedError,
@@ -216,9 +215,12 @@ async def test_openai_error_object_in_the_stream() -> None:
     body = sse(
         {"error": {"message": f"upstream broke near {KEY}", "type": "server_error"}}, done=False
     )
-    with pytest.raises(ProviderError, match="mid-stream: upstream broke") as info:
+    with pytest.raises(
+        ProviderHTTPError, match="server_error in the stream: upstream broke"
+    ) as info:
         await collect(openai(streaming(body)))
     assert KEY not in str(info.value)
+    assert info.value.status_code == 500
 
 
 async def test_openai_connection_lost_mid_stream() -> None:
@@ -318,6 +320,7 @@ async def test_other_4xx_carries_the_upstream_message_on_one_line() -> None:
     assert (
         str(info.value)
         == "HTTP 404 from upstream.test: The model `gpt-nope` does not exist or you lack access."
+        " (POST https://upstream.test/v1/chat/completions)"
     )
 
 
@@ -475,7 +478,7 @@ async def test_anthropic_parses_text_stop_reason_and_usage() -> None:
     chunks = await collect(anthropic(streaming(ANTHROPIC_OK)))
     assert [c.text for c in chunks if c.text] == ["Bonjour", " monde"]
     last = chunks[-1]
-    assert last.finish_reason == "end_turn"
+    assert last.finish_reason == "stop"  # end_turn, in OpenAI's words
     assert last.usage == raceway.Usage(input_tokens=9, output_tokens=4)
 
 
@@ -721,3 +724,128 @@ virtual_models:
             assert request.headers["x-api-key"] == f"key-for-{env}"
         else:
             assert request.headers["authorization"] == f"Bearer key-for-{env}"
+
+
+# ------------------------------------------------------------------ tool calls, finish reasons, the registry
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status"),
+    [
+        (
+            {"message": "slow down", "type": "tokens", "code": "rate_limit_exceeded"},
+            RateLimitedError,
+            429,
+        ),
+        ({"message": "slow down", "code": 429}, RateLimitedError, 429),
+        ({"message": "busy", "type": "overloaded_error"}, ProviderHTTPError, 529),
+        ({"message": "bad", "type": "invalid_request_error"}, ProviderHTTPError, 400),
+    ],
+)
+async def test_openai_error_object_in_the_stream_is_classified(
+    error: dict[str, Any], kind: type[ProviderHTTPError], status: int
+) -> None:
+    body = sse(delta("", role="assistant"), {"error": error}, done=False)
+    with pytest.raises(kind) as info:
+        await collect(openai(streaming(body)))
+    assert type(info.value) is kind and info.value.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish"),
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        ("pause_turn", "pause_turn"),  # others pass through unchanged
+    ],
+)
+async def test_anthropic_stop_reasons_are_normalised(stop_reason: str, finish: str) -> None:
+    body = ANTHROPIC_OK.replace(b'"end_turn"', json.dumps(stop_reason).encode())
+    chunks = await collect(anthropic(streaming(body)))
+    assert chunks[-1].finish_reason == finish
+
+
+async def test_openai_reads_only_choice_0_and_a_whole_answer_with_tool_calls() -> None:
+    two = {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 1, "delta": {"content": "other"}, "finish_reason": None}],
+    }
+    chunks = await collect(openai(streaming(sse(two, delta("mine"), delta(finish="stop")))))
+    assert "".join(c.text for c in chunks) == "mine"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        message = {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "think",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+            ],
+        }
+        return httpx.Response(
+            200,
+            json={
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                "usage": {
+                    "prompt_tokens": 4,
+                    "completion_tokens": 6,
+                    "prompt_tokens_details": {"cached_tokens": 2},
+                    "completion_tokens_details": {"reasoning_tokens": 3},
+                },
+            },
+        )
+
+    (chunk,) = await collect(openai(handler))
+    assert chunk.tool_calls == (raceway.ToolCallDelta(0, "c1", "f", '{"a": 1}'),)
+    assert chunk.reasoning == "think" and chunk.finish_reason == "tool_calls"
+    assert chunk.usage == raceway.Usage(
+        input_tokens=4, output_tokens=6, cached_input_tokens=2, reasoning_tokens=3
+    )
+
+
+async def test_a_transport_failure_keeps_its_cause() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    with pytest.raises(ProviderConnectionError) as info:
+        await collect(openai(handler))
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+def test_one_registry_keyed_by_definition_class() -> None:
+    from raceway import PythonProvider as PythonDefinition
+    from raceway import SimProvider as SimDefinition
+    from raceway._providers import (
+        PROVIDER_CLASSES,
+        ProviderContext,
+        PythonProvider,
+        SimProvider,
+        build_provider,
+    )
+
+    assert PROVIDER_CLASSES == {
+        OpenAIDefinition: OpenAIProvider,
+        AnthropicDefinition: AnthropicProvider,
+        SimDefinition: SimProvider,
+        PythonDefinition: PythonProvider,
+    }
+    assert {cls.type for cls in PROVIDER_CLASSES.values()} == {
+        "openai",
+        "anthropic",
+        "sim",
+        "python",
+    }
+    assert [cls.uses_http for cls in PROVIDER_CLASSES.values()] == [True, True, False, False]
+    built = build_provider("oa", OpenAIDefinition(base_url="https://x.test/v1"), ProviderContext())
+    assert type(built) is OpenAIProvider and built.name == "oa"
+
+    class Elsewhere:
+        type = "carrier-pigeon"
+
+    with pytest.raises(raceway.ConfigError) as info:
+        build_provider("bird", Elsewhere(), ProviderContext())  # type: ignore[arg-type]
+    assert info.value.path == "$.providers['bird'].type"
+    assert "openai, anthropic, sim, python" in info.value.message

@@ -162,8 +162,8 @@ async def test_first_wins(up: FakeUpstream) -> None:
             await disconnected(up, "slow")
     assert result.provider == "a"
     assert result.text == "Hello from the fake upstream, streamed word by word."
-    assert result.finish_reason == "end_turn"
-    assert result.usage == raceway.Usage(input_tokens=2, output_tokens=9)
+    assert result.finish_reason == "stop"  # end_turn, normalised
+    assert result.usage == raceway.Usage(input_tokens=2, output_tokens=9, cached_input_tokens=0)
     assert result.metadata["racing_winner"] == "a"
 
 

@@ -309,3 +309,70 @@ def test_raceway_stats_on_a_corrupt_file_says_so_in_one_line(capsys: pytest.Capt
     assert main(["stats"]) == 0  # never fatal: a warning, and the next engine sets it aside
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unreadable" in err
+
+
+# ------------------------------------------------------------------ leftovers and the save interval (issue 11, item 8)
+
+
+def _leftover(path: Path, name: str) -> Path:
+    leftover = path.with_name(f".{path.name}.{name}.tmp")
+    leftover.write_text('{"format": "raceway-perf')  # half a file: a save killed mid-write
+    return leftover
+
+
+async def test_leftovers_of_killed_saves_are_removed_when_an_engine_opens(tmp_path: Path, autojump_clock: Any) -> None:
+    path = tmp_path / "perf.json"
+    leftovers = [_leftover(path, n) for n in ("a1b2c3", "zz_9")]
+    unrelated = [tmp_path / "notes.tmp", tmp_path / ".other.json.x.tmp", tmp_path / "perf.json.bak"]
+    for f in unrelated:
+        f.write_text("keep me")
+    async with raceway.open_engine(sim_config(path)):
+        assert not any(f.exists() for f in leftovers)
+    assert all(f.read_text() == "keep me" for f in unrelated)
+
+
+async def test_leftovers_are_removed_even_when_the_file_itself_is_missing_or_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "perf.json"
+    leftover = _leftover(path, "q")
+    assert _persist.load(path) == ({}, True)
+    assert not leftover.exists()
+    path.write_text("garbage")
+    leftover = _leftover(path, "r")
+    _persist.load(path)
+    assert not leftover.exists() and list(tmp_path.glob("perf.json.corrupt-*"))
+
+
+def test_a_name_with_glob_characters_removes_only_its_own_leftovers(tmp_path: Path) -> None:
+    path = tmp_path / "perf[1].json"
+    mine = _leftover(path, "a")
+    other = (tmp_path / ".perf1.json.a.tmp")
+    other.write_text("keep")
+    assert _persist.remove_leftovers(path) == [mine]
+    assert other.exists()
+
+
+def test_performance_save_interval_s_is_a_setting() -> None:
+    assert raceway.default_config().performance_save_interval_s == 30
+    config = raceway.loads_config("performance_save_interval_s: 0.25\nproviders: {s: {type: sim}}")
+    assert config.performance_save_interval_s == 0.25
+    assert raceway.loads_config(raceway.dumps_config(config)) == config
+    assert raceway.loads_config(raceway.dumps_config(config, "toml"), "toml") == config
+    assert not hasattr(_persist, "SAVE_INTERVAL_S"), "the module constant is gone: the setting replaces it"
+
+
+async def test_the_engine_saves_every_performance_save_interval_s(
+    tmp_path: Path, autojump_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = attrs.evolve(sim_config(tmp_path / "perf.json"), performance_save_interval_s=2.5)
+    saves: list[float] = []
+
+    async def timed_save(self: PerformanceFile) -> bool:  # no worker thread: the virtual clock stays exact
+        saves.append(trio.current_time())
+        return True
+
+    monkeypatch.setattr(PerformanceFile, "save", timed_save)
+    async with raceway.open_engine(config) as engine:
+        start = trio.current_time()
+        await engine.complete(HI, model="vm")
+        await trio.sleep(8 - (trio.current_time() - start))
+    assert [round(t - start, 3) for t in saves] == [2.5, 5.0, 7.5, 8.0]  # three periodic saves, one at close

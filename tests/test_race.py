@@ -201,17 +201,61 @@ async def test_a_winner_that_stalls_is_interrupted_after_idle_timeout(autojump_c
     assert isinstance(info.value.__cause__, raceway.ProviderTimeoutError)
 
 
-async def test_a_winner_that_breaks_mid_stream_raises_stream_interrupted(autojump_clock: Any) -> None:
+async def test_a_winner_that_breaks_after_the_commit_raises_stream_interrupted(autojump_clock: Any) -> None:
     SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("peer went away"))
     SCRIPTS["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
     async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
         t0 = trio.current_time()
+        got = []
         with pytest.raises(raceway.StreamInterruptedError) as info:
-            await engine.complete(MSG, "v")
+            async with engine.stream(MSG, "v") as race:
+                async for chunk in race:  # "par" reached the caller at 0.050: committed
+                    got.append(chunk.text)
         assert trio.current_time() - t0 == pytest.approx(0.150)
+    assert got == ["par", "tial"]
     assert info.value.partial_text == "partial"
     assert "peer went away" in str(info.value)
     assert when("b", "cancelled") == pytest.approx(t0 + 0.150)
+
+
+async def test_complete_fails_over_to_a_loser_that_answered_when_the_winner_breaks(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("peer went away"))
+    SCRIPTS["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
+    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+        t0 = trio.current_time()
+        result = await engine.complete(MSG, "v")
+        # a broke at 0.150; b, in its grace window, had answered at 0.060 and ends at 0.460
+        assert trio.current_time() - t0 == pytest.approx(0.460)
+    assert result.text == "yyyyy" and result.provider == "b"
+    assert result.ttft_ms == pytest.approx(150)
+    assert [(r.provider, r.status) for r in result.attempts] == [("a", "failed"), ("b", "won")]
+    assert "peer went away" in (result.attempts[0].error or "")
+
+
+async def test_complete_restarts_a_cancelled_loser_when_the_winner_breaks(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.3, break_with=ConnectionResetError("gone"))
+    SCRIPTS["b"] = Script(ttft=0.100)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+        t0 = trio.current_time()
+        result = await engine.complete(MSG, "v")
+        # b was cancelled at a's win (grace 0); a broke at 0.350; b restarts and answers at 0.450
+        assert trio.current_time() - t0 == pytest.approx(0.450)
+    assert result.provider == "b" and result.text == "hello"
+    assert [(r.provider, r.status, r.started_ms) for r in result.attempts] == [
+        ("a", "failed", 0.0),
+        ("b", "cancelled", 0.0),
+        ("b", "won", pytest.approx(350)),
+    ]
+
+
+async def test_complete_raises_stream_interrupted_when_nobody_can_replace_the_winner(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("gone"))
+    SCRIPTS["b"] = Script(fail_at=0.020)
+    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+        with pytest.raises(raceway.StreamInterruptedError) as info:
+            await engine.complete(MSG, "v")
+    assert info.value.partial_text == "partial"
+    assert isinstance(info.value.__cause__, ConnectionResetError)
 
 
 async def test_ttft_timeout_fails_a_slow_attempt_and_the_race_goes_on(autojump_clock: Any) -> None:
@@ -513,7 +557,7 @@ class ReturnsNonsense(raceway.Strategy):
 async def test_a_strategy_that_returns_no_decision_is_a_clear_error(autojump_clock: Any) -> None:
     SCRIPTS["a"] = Script(ttft=0.010)
     async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"])) as engine:
-        with pytest.raises(raceway.StrategyError, match="returned 'start everything', not a decision"):
+        with pytest.raises(raceway.StrategyError, match="returned 'start everything', not Start, Pick, Wait or GiveUp"):
             await engine.complete(MSG, "v")
 
 
@@ -567,7 +611,7 @@ class RaisesInDecide(raceway.FirstWins):
 async def test_a_strategy_that_raises_is_a_strategy_error(autojump_clock: Any) -> None:
     SCRIPTS["a"] = Script(ttft=0.010)
     async with raceway.open_engine(config("test_race:RaisesInDecide", ["a"])) as engine:
-        with pytest.raises(raceway.StrategyError, match="RaisesInDecide failed: ZeroDivisionError: oops"):
+        with pytest.raises(raceway.StrategyError, match=r"RaisesInDecide decide\(0.01\) raised ZeroDivisionError: oops"):
             await engine.complete(MSG, "v")
 
 
@@ -579,4 +623,31 @@ async def test_a_strategy_failure_is_booked_as_a_failed_race(autojump_clock: Any
         with pytest.raises(raceway.StrategyError):
             await engine.complete(MSG, "v")
     (event,) = finished
-    assert event.outcome == "failed" and "not a decision" in (event.error or "")
+    assert event.outcome == "failed" and "not Start, Pick, Wait or GiveUp" in (event.error or "")
+
+
+# ---------------------------------------------------------------- learning off the caller's path
+
+
+async def test_a_race_that_went_well_is_learned_by_the_time_anyone_looks(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.010)
+    SCRIPTS["b"] = Script(ttft=0.020)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+        await engine.complete(MSG, "v")
+        assert engine._unlearned, "a good race waits for its batch"
+        stats = engine.stats()  # learns what is pending first
+        assert not engine._unlearned
+        assert stats["a/a-m"].wins == 1 and stats["b/b-m"].races == 1
+        await engine.complete(MSG, "v")
+        await trio.sleep(0.1)  # the batch comes within 50 ms by itself
+        assert not engine._unlearned
+        assert engine.tracker.snapshot()["a/a-m"].wins == 2
+
+
+async def test_a_failure_is_learned_at_once_after_the_good_races_before_it(autojump_clock: Any) -> None:
+    SCRIPTS["a"] = Script(ttft=0.010)
+    SCRIPTS["b"] = Script(fail_at=0.005)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+        await engine.complete(MSG, "v")
+        assert not engine._unlearned  # b failed: learned at once, in order
+        assert engine._tracker.snapshot()["b/b-m"].failures

@@ -97,7 +97,7 @@ async def test_serve_prints_where_answers_is_watched_and_stops_on_sigterm(tmp_pa
     assert not Path(serve.socket).exists()  # the engine closed as usual
 
 
-async def test_ctrl_c_drains_in_flight_requests_then_exits_0(tmp_path: Path) -> None:
+async def test_ctrl_c_drains_in_flight_requests_then_exits_130(tmp_path: Path) -> None:
     serve = await start(tmp_path)
     answers: list[httpx.Response] = []
     monitor = await trio.open_unix_socket(serve.socket)
@@ -115,11 +115,12 @@ async def test_ctrl_c_drains_in_flight_requests_then_exits_0(tmp_path: Path) -> 
         serve.process.send_signal(signal.SIGINT)
     await monitor.aclose()
     code = await serve.finish()
-    assert code == 0, serve.output
+    assert code == 130, serve.output  # Ctrl-C: the shell's 128 + SIGINT, as every raceway command
     events = [data for _, data in sse_events(answers[0].text)]
     assert answers[0].status_code == 200 and events[-1] == "[DONE]"
     assert "".join(e["choices"][0]["delta"].get("content") or "" for e in events[:-1]) == "Hello from slow."
-    assert "SIGINT: finishing in-flight requests" in serve.output and "Traceback" not in serve.output
+    assert "stopping: finishing in-flight requests" in serve.output and "Traceback" not in serve.output
+    assert serve.output.rstrip().endswith("raceway: interrupted")
 
 
 def run_cli(tmp_path: Path, config: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -171,12 +172,13 @@ async def test_no_keys_on_a_public_address_prints_a_warning(monkeypatch: pytest.
     monkeypatch.setattr(_server, "is_loopback", lambda host: False)
     config = raceway.loads_config(CONFIG + "monitor: {socket: off}\n")
     out = _Lines()
+    stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(partial(_server.run_gateway, config, "127.0.0.1", 0, out=out))
+        nursery.start_soon(partial(_server.run_gateway, config, "127.0.0.1", 0, out=out, shutdown_trigger=stop.wait))
         with trio.fail_after(10):
             while "listening on" not in out.getvalue():
                 await out.changed.wait()
-        os.kill(os.getpid(), signal.SIGTERM)  # run_gateway's signal receiver takes it
+        stop.set()
     text: Any = out.getvalue()
     assert "warning: listening on 127.0.0.1 without gateway keys" in text
     assert "serve.api_keys_env" in text and text.rstrip().endswith("stopped")

@@ -20,6 +20,8 @@ from raceway._providers._http import (
     parse_retry_after,
     upstream_message,
 )
+from raceway._providers._sse import LineSplitter
+from raceway._providers._upstream import error_label_and_status, one_line
 
 
 def decode_all(text: str) -> list[ServerSentEvent]:
@@ -70,6 +72,76 @@ def test_an_endless_event_is_a_protocol_error() -> None:
     with pytest.raises(ProviderProtocolError, match="exceeds 100 characters"):
         for _ in range(20):
             decoder.decode("data: " + "x" * 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["a\r\nbé\rc\n\nd\r\r\ne", "a\nbé\n\ncafé\nd\n\ne"]),
+    st.lists(st.integers(min_value=1, max_value=40), max_size=10, unique=True),
+)
+def test_the_line_splitter_gives_the_same_lines_for_any_split(text: str, cuts: list[int]) -> None:
+    data = text.encode()
+    bounds = [0, *sorted(c for c in cuts if c < len(data)), len(data)]
+    splitter = LineSplitter()
+    lines = []
+    for a, b in itertools.pairwise(bounds):
+        lines += splitter.feed(data[a:b])
+    lines += splitter.flush()
+    assert lines == text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def test_a_line_is_bounded_while_it_is_read_not_once_complete() -> None:
+    splitter = LineSplitter(max_line_bytes=100)
+    assert splitter.feed(b"data: " + b"x" * 60) == []
+    with pytest.raises(ProviderProtocolError, match="a line in the stream exceeds 100 bytes"):
+        splitter.feed(b"x" * 60)  # no line ending yet: the limit holds anyway
+    splitter = LineSplitter(max_line_bytes=100)
+    with pytest.raises(ProviderProtocolError):
+        splitter.feed(b"x" * 101 + b"\n")  # a whole line past the limit in one read
+    splitter = LineSplitter(max_line_bytes=100)
+    assert splitter.feed(b"x" * 100 + b"\n" + b"y" * 100) == ["x" * 100]  # at the limit is fine
+
+
+@pytest.mark.parametrize(
+    ("obj", "label", "status"),
+    [
+        ({"error": {"message": "m", "type": "server_error"}}, "server_error", 500),
+        (
+            {"error": {"message": "m", "type": "tokens", "code": "rate_limit_exceeded"}},
+            "tokens",
+            429,
+        ),
+        ({"error": {"message": "m", "code": 429}}, "429", 429),  # OpenRouter
+        (
+            {"error": {"message": "m", "type": "BadRequestError", "code": 400}},
+            "BadRequestError",
+            400,
+        ),
+        ({"error": {"message": "m", "type": "overloaded_error"}}, "overloaded_error", 529),
+        (
+            {"type": "error", "error": {"type": "rate_limit_error", "message": "m"}},
+            "rate_limit_error",
+            429,
+        ),
+        (
+            {"error": {"message": "m", "type": "upstream_overloaded_please_wait"}},
+            "upstream_overloaded_please_wait",
+            529,
+        ),
+        ({"error": {"message": "m", "code": "503"}}, "503", 503),
+        ({"error": {"message": "no type at all"}}, "error", 500),
+        ({"error": "just a string"}, "error", 500),
+    ],
+)
+def test_in_stream_error_objects_are_classified_like_http(
+    obj: object, label: str, status: int
+) -> None:
+    assert error_label_and_status(obj) == (label, status)
+
+
+def test_one_line_cuts_only_when_asked() -> None:
+    assert one_line(" a \n b ", None) == "a b"
+    assert one_line("x" * 300) == "x" * 239 + "…"
 
 
 STREAM = (
@@ -143,6 +215,15 @@ def test_retry_after_seconds_ms_and_http_date() -> None:
 )
 def test_upstream_message_finds_the_message_as_one_line(body: bytes, message: str) -> None:
     assert upstream_message(body) == message
+
+
+def test_quote_redacts_before_cutting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cutting first could leave the start of a key at the end of the message."""
+    monkeypatch.setenv("SECRET_VAR", "abcdefgh-0123456789-secret")
+    provider = OpenAIProvider("p", OpenAIDefinition(base_url="http://x", api_key_env="SECRET_VAR"))
+    text = "y" * 60 + "abcdefgh-0123456789-secret and more"
+    assert "abcdefgh" not in provider.quote(text, 70)
+    assert provider.quote(text, 80).startswith("y" * 60 + "[redacted]")
 
 
 def test_redact_removes_the_key_header_values_and_key_like_strings(

@@ -4,13 +4,14 @@ The entry points come in a pair, as trio's do: :func:`serve_gateway` for
 ``nursery.start`` (it reports the :class:`Gateway` once it listens) and
 :func:`open_gateway`, an async context manager that owns its nursery. Both
 serve one engine the caller opened; :func:`run_gateway` is the command:
-engine, gateway, the start-up lines, and signals.
+engine, gateway, the start-up lines, the drain.
 
-Stopping: the first SIGINT or SIGTERM stops accepting connections and gives
-in-flight requests ``serve.drain_timeout_s`` to finish; a stream still
-running then ends with an error event, and a client that stopped reading is
-disconnected (``_listen``). A second signal stops at once. Either way the engine closes as usual (statistics
-saved, monitor socket removed) and the command exits 0.
+Stopping (``raceway._exits.run_stoppable`` turns SIGINT/SIGTERM into a stop
+request): the gateway stops accepting connections and gives in-flight
+requests ``serve.drain_timeout_s`` to finish; a stream still running then
+ends with an error event, and a client that stopped reading is disconnected
+(``_listen``). The engine closes as usual (statistics saved, monitor socket
+removed); the command exits 0 on SIGTERM, 130 on Ctrl-C, with no traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -126,9 +126,9 @@ async def serve_gateway(
 @asynccontextmanager
 async def open_gateway(engine: Engine, *, host: str | None = None, port: int | None = None) -> AsyncIterator[Gateway]:
     """Serve ``engine`` while inside: ``async with open_gateway(engine, port=0) as gw``."""
-    from .._engine import _single_error
+    from .._exits import own_exception
 
-    with _single_error():
+    with own_exception():
         async with trio.open_nursery() as nursery:
             gateway: Gateway = await nursery.start(partial(serve_gateway, engine, host=host, port=port))
             try:
@@ -137,55 +137,55 @@ async def open_gateway(engine: Engine, *, host: str | None = None, port: int | N
                 nursery.cancel_scope.cancel()
 
 
-async def run_gateway(config: Config, host: str | None = None, port: int | None = None, *, out: IO[str] | None = None) -> None:
-    """``raceway serve``: open the engine, serve it, print where, stop cleanly on SIGINT/SIGTERM.
+async def run_gateway(
+    config: Config,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    out: IO[str] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+) -> None:
+    """``raceway serve``: open the engine, serve it, say where, and drain when told to stop.
+
+    ``shutdown_trigger`` returns when it is time to stop; by default, the
+    first SIGINT/SIGTERM of the :func:`raceway._exits.run_stoppable` run
+    this runs in. Then in-flight requests get ``serve.drain_timeout_s``.
 
     Raises:
         ConfigError: a setup mistake (the key variable unset, the address taken).
     """
-    out = out or sys.stderr
-    say = partial(print, file=out, flush=True)
+    from .._exits import stop_requested
+
+    say = partial(print, file=out or sys.stderr, flush=True)
     settings = config.serve
     host = settings.host if host is None else host
     gateway_keys(settings)  # a missing key variable is a setup error: before anything opens
     address = _bind(host, settings.port if port is None else port)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        try:
-            await _serve_until_stopped(config, host, port, signals, say)
-        except (OSError, BaseExceptionGroup) as exc:
-            error = _find(exc, OSError)
-            if error is None:
-                raise
-            raise ConfigError("$.serve", f"cannot listen on {address}: {error.strerror or error}") from None
+    trigger = shutdown_trigger or stop_requested
+
+    async def stop() -> None:
+        await trigger()
+        say(f"raceway serve: stopping: finishing in-flight requests (up to {settings.drain_timeout_s:g} s)")
+
+    try:
+        await _serve_until_stopped(config, host, port, stop, say)
+    except (OSError, BaseExceptionGroup) as exc:
+        error = _find(exc, OSError)
+        if error is None:
+            raise
+        raise ConfigError("$.serve", f"cannot listen on {address}: {error.strerror or error}") from None
     say("raceway serve: stopped")
 
 
 async def _serve_until_stopped(
-    config: Config, host: str, port: int | None, signals: Any, say: Callable[[str], None]
+    config: Config, host: str, port: int | None, stop: Callable[[], Awaitable[None]], say: Callable[[str], None]
 ) -> None:
     from .._engine import open_engine
 
-    drain_s = config.serve.drain_timeout_s
     async with open_engine(config) as engine:
-        draining = trio.Event()
+        gateway: Gateway
         async with trio.open_nursery() as nursery:
-
-            async def serve(task_status: trio.TaskStatus[Gateway]) -> None:
-                await serve_gateway(engine, host=host, port=port, shutdown_trigger=draining.wait, task_status=task_status)
-                nursery.cancel_scope.cancel()
-
-            async def watch_signals() -> None:
-                async for signum in signals:
-                    if draining.is_set():
-                        say("raceway serve: stopping now")
-                        nursery.cancel_scope.cancel()
-                        return
-                    name = signal.Signals(signum).name
-                    say(f"raceway serve: {name}: finishing in-flight requests (up to {drain_s:g} s)")
-                    draining.set()
-
-            gateway: Gateway = await nursery.start(serve)
-            nursery.start_soon(watch_signals)
+            gateway = await nursery.start(partial(serve_gateway, engine, host=host, port=port, shutdown_trigger=stop))
             say(f"raceway serve: listening on {gateway.url} (OpenAI base URL {gateway.openai_base_url}, "
                 f"Anthropic base URL {gateway.anthropic_base_url})")
             if engine.monitor_socket is not None:

@@ -1,7 +1,12 @@
 """Providers: the plug-in point that turns a request into a stream of chunks.
 
-``build_provider`` makes a provider object from its config definition; the
-engine builds one per configured name and shares it across races.
+:data:`PROVIDER_CLASSES` is the one registry of provider types: it maps each
+definition class of the config (``raceway.OpenAIProvider``, ...) to the
+provider class that serves it, and each provider class says what it needs
+(:attr:`Provider.uses_http`) and how it is built
+(:meth:`Provider.from_definition`). Nothing else in raceway needs to spell a
+type string. ``build_provider`` makes a provider object from its definition;
+the engine builds one per configured name and shares it across races.
 HTTP-based types share the engine's pooled ``httpx.AsyncClient``, handed in
 through :class:`ProviderContext`.
 """
@@ -14,7 +19,12 @@ from typing import Any
 from attrs import define
 
 from .._chunk import Chunk, Usage
+from .._config import AnthropicProvider as AnthropicDefinition
+from .._config import OpenAIProvider as OpenAIDefinition
 from .._config import ProviderDef
+from .._config import PythonProvider as PythonDefinition
+from .._config import SimProvider as SimDefinition
+from .._errors import ConfigError
 from ._anthropic import AnthropicProvider
 from ._base import Provider, Request
 from ._http import HTTPProvider
@@ -35,6 +45,7 @@ __all__ = [
     "SimProvider",
     "Usage",
     "build_provider",
+    "provider_class",
 ]
 
 
@@ -45,20 +56,39 @@ class ProviderContext:
     http_client: Callable[[], Any] | None = None
 
 
-Builder = Callable[[str, Any, ProviderContext], Provider]
-
-PROVIDER_CLASSES: dict[str, Builder] = {
-    "sim": lambda name, d, ctx: SimProvider(name, d),
-    "python": lambda name, d, ctx: PythonProvider(name, d),
-    "openai": lambda name, d, ctx: OpenAIProvider(name, d, ctx),
-    "anthropic": lambda name, d, ctx: AnthropicProvider(name, d, ctx),
+#: Definition class (from the config) -> the provider class that serves it.
+PROVIDER_CLASSES: dict[type[Any], type[Provider]] = {
+    OpenAIDefinition: OpenAIProvider,
+    AnthropicDefinition: AnthropicProvider,
+    SimDefinition: SimProvider,
+    PythonDefinition: PythonProvider,
 }
 
 
+def provider_class(definition: ProviderDef) -> type[Provider]:
+    """The provider class serving ``definition``.
+
+    Raises:
+        ConfigError: no provider type serves this kind of definition.
+    """
+    cls = PROVIDER_CLASSES.get(type(definition))
+    if cls is None:
+        known = ", ".join(c.type for c in PROVIDER_CLASSES.values())
+        raise ConfigError(
+            "$.providers",
+            f"no provider type serves a {type(definition).__name__} definition (known: {known})",
+        )
+    return cls
+
+
 def build_provider(name: str, definition: ProviderDef, context: ProviderContext) -> Provider:
-    """A provider object for config entry ``name``."""
+    """A provider object for config entry ``name``.
+
+    Raises:
+        ConfigError: ``definition`` is of no known provider type.
+    """
     try:
-        builder = PROVIDER_CLASSES[definition.type]
-    except KeyError:
-        raise NotImplementedError(f"provider type {definition.type!r} is not available") from None
-    return builder(name, definition, context)
+        cls = provider_class(definition)
+    except ConfigError as exc:
+        raise ConfigError(f"$.providers[{name!r}].type", exc.message) from None
+    return cls.from_definition(name, definition, context)

@@ -1,26 +1,39 @@
 """The ``anthropic`` provider: the Anthropic Messages API, streamed.
 
-This module owns the Messages wire format and nothing else (HTTP, events,
-errors and closing live in ``_http``). One attempt is ``POST
+This module owns the Messages wire format's answers (the request's
+translation from the Chat Completions format is ``_anthropic_request``;
+HTTP, events, errors and closing live in ``_http``). One attempt is ``POST
 {base_url}/v1/messages`` with ``x-api-key``, ``anthropic-version`` and
-``"stream": true``. The request differs from OpenAI's in two ways this module
-bridges, so one ``messages`` list races on both:
+``"stream": true``.
 
-* the system prompt is a top-level ``system`` field, not a message: every
-  ``system`` (or ``developer``) message is taken out and joined into it;
-* ``max_tokens`` is required: the caller's (or the reference's ``config``)
-  when given, else the definition's ``max_tokens``. OpenAI's ``stop`` becomes
-  ``stop_sequences``; OpenAI-only sampling keys (``n``, ``presence_penalty``,
-  ``seed``, ...) are dropped rather than failing the attempt with a 400.
+The answer is a stream of named events, mapped onto OpenAI's shape so one
+race compares both formats:
 
-The answer is a stream of named events: ``message_start`` (input token
-count), ``content_block_start``, ``content_block_delta`` (``text_delta`` is
-text; other deltas such as tool input or thinking are not), ``content_block_stop``,
-``message_delta`` (``stop_reason``, output token count), ``message_stop``
-(the end), ``ping`` (keep-alive) and ``error`` (an upstream failure inside a
-200 response, e.g. ``overloaded_error``). Unknown event types are ignored, as
-Anthropic's versioning policy asks. A stream that ends without
-``message_stop`` is a :class:`~raceway.ProviderProtocolError`.
+* ``message_start``: input token counts (``input_tokens`` plus the cache's
+  ``cache_read_input_tokens`` and ``cache_creation_input_tokens``: raceway's
+  ``input_tokens`` is their sum, ``cached_input_tokens`` the cache reads);
+* ``content_block_start``/``content_block_delta``/``content_block_stop`` per
+  block: ``text`` with ``text_delta`` is :attr:`Chunk.text`; ``tool_use`` (its
+  ``id`` and ``name``) with ``input_json_delta`` fragments becomes
+  :class:`ToolCallDelta` s whose ``index`` counts the answer's tool calls
+  (0, 1, ..., not the block index: a text block may come first); a tool
+  without input streams nothing, so its call ends with arguments ``{}``;
+  ``thinking`` with ``thinking_delta`` is :attr:`Chunk.reasoning`, its
+  ``signature_delta`` is kept, and at the block's end one chunk carries the
+  whole block as a :class:`~raceway.ThinkingBlock` (``redacted_thinking``
+  blocks too, whose ``data`` comes at their start) — what a follow-up turn
+  sends back as the assistant message's ``thinking_blocks``;
+* ``message_delta``: ``stop_reason`` (normalised: ``end_turn`` and
+  ``stop_sequence`` are ``stop``, ``max_tokens`` is ``length``, ``tool_use``
+  is ``tool_calls``, ``refusal`` is ``content_filter``; others pass through)
+  and the output token count;
+* ``message_stop`` ends the answer; ``ping`` is a keep-alive; ``error`` is an
+  upstream failure inside the 200 response, classified by its type
+  (``overloaded_error`` is 529, ``rate_limit_error`` a rate limit).
+
+Unknown event, block and delta types are ignored, as Anthropic's versioning
+policy asks. A stream that ends without ``message_stop`` is a
+:class:`~raceway.ProviderProtocolError`.
 
 Reference: https://docs.anthropic.com/en/api/messages and
 https://docs.anthropic.com/en/docs/build-with-claude/streaming
@@ -28,53 +41,31 @@ https://docs.anthropic.com/en/docs/build-with-claude/streaming
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._chunk import Chunk, Usage
+from .._chunk import Chunk, ThinkingBlock, ToolCallDelta, Usage
 from .._config import AnthropicProvider as AnthropicDefinition
 from .._errors import ProviderProtocolError
+from ._anthropic_request import messages_body
 from ._base import Request
-from ._http import HTTPProvider, error_message, json_event, one_line
+from ._http import HTTPProvider
 
-#: Status codes of the error types Anthropic documents
-#: (https://docs.anthropic.com/en/api/errors), for ``error`` events in a stream.
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
+#: Anthropic's stop reasons in OpenAI's words; any other passes through.
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
 }
-
-#: OpenAI-style parameters the Messages API rejects; dropped so a caller's
-#: keyword parameters can race on both kinds of provider.
-OPENAI_ONLY = frozenset(
-    {
-        "n",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "seed",
-        "response_format",
-        "stream_options",
-        "user",
-        "parallel_tool_calls",
-    }
-)
 
 
 class AnthropicProvider(HTTPProvider):
     """The Anthropic Messages API, streamed."""
 
-    type = "anthropic"
+    definition_class = AnthropicDefinition
     definition: AnthropicDefinition
 
     def headers(self) -> dict[str, str]:
@@ -86,93 +77,46 @@ class AnthropicProvider(HTTPProvider):
         return headers
 
     def body(self, request: Request) -> dict[str, Any]:
-        """The JSON body: translated parameters, then the messages, model and stream flag."""
-        body: dict[str, Any] = {k: v for k, v in request.params.items() if k not in OPENAI_ONLY}
-        if "stop" in body:
-            stop = body.pop("stop")
-            if stop and "stop_sequences" not in body:
-                body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-        if "max_completion_tokens" in body:
-            body.setdefault("max_tokens", body.pop("max_completion_tokens"))
-        if body.get("max_tokens") is None:
-            body["max_tokens"] = self.definition.max_tokens
-        system: list[str] = []
-        messages: list[dict[str, Any]] = []
-        for message in request.messages:
-            role = message.get("role")
-            if role in ("system", "developer"):
-                text = _text_of(message.get("content"))
-                if text:
-                    system.append(text)
-            else:
-                messages.append({"role": role, "content": message.get("content")})
-        if system and "system" not in body:
-            body["system"] = "\n\n".join(system)
-        body["model"] = request.model
-        body["messages"] = messages
-        body["stream"] = True
-        return body
+        """The Messages API body (raises ``UnsupportedRequestError`` for what cannot translate)."""
+        return messages_body(
+            request.messages,
+            request.params,
+            model=request.model,
+            default_max_tokens=self.definition.max_tokens,
+            provider=self.name,
+        )
+
+    def url_hint(self) -> str:
+        if self.base_url.endswith("/v1/messages"):
+            return (
+                f"base_url {self.base_url} already ends in /v1/messages,"
+                " which raceway appends: drop it"
+            )
+        if self.base_url.endswith("/v1"):
+            return f"base_url {self.base_url} ends in /v1, which raceway appends: drop it"
+        return ""
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
         headers = self.headers()  # a missing key fails here, before any I/O
+        body = self.body(request)  # so does a request this format cannot carry
         url = f"{self.base_url}/v1/messages"
-        input_tokens: int | None = None
-        output_tokens: int | None = None
-        stop_reason: str | None = None
-        async with await self.open_events(url, self.body(request), headers) as events:
+        answer = _Answer()
+        async with await self.open_events(url, body, headers) as events:
             host = self.where(events.response.request)
             async for event in events:
-                obj = json_event(event.data, self.name)
+                obj = self.parse_json(event.data)
                 if not isinstance(obj, dict):
-                    raise ProviderProtocolError(
-                        f"unexpected event in the stream: {one_line(repr(obj), 80)}", self.name
-                    )
+                    raise self.unexpected(event.data)
                 kind = obj.get("type") or event.event
-                if kind == "content_block_delta":
-                    delta = obj.get("delta") or {}
-                    if isinstance(delta, dict) and delta.get("type") == "text_delta":
-                        text = delta.get("text")
-                        if isinstance(text, str) and text:
-                            yield Chunk(text)
-                elif kind == "content_block_start":
-                    block = obj.get("content_block") or {}
-                    if (
-                        isinstance(block, dict)
-                        and block.get("type") == "text"
-                        and block.get("text")
-                    ):
-                        yield Chunk(str(block["text"]))
-                elif kind == "message_start":
-                    usage = (obj.get("message") or {}).get("usage") or {}
-                    input_tokens = _int(usage.get("input_tokens"), input_tokens)
-                    output_tokens = _int(usage.get("output_tokens"), output_tokens)
-                elif kind == "message_delta":
-                    delta = obj.get("delta") or {}
-                    stop_reason = delta.get("stop_reason") or stop_reason
-                    usage = obj.get("usage") or {}
-                    input_tokens = _int(usage.get("input_tokens"), input_tokens)
-                    output_tokens = _int(usage.get("output_tokens"), output_tokens)
-                elif kind == "message_stop":
-                    usage_seen = input_tokens is not None or output_tokens is not None
-                    yield Chunk(
-                        "",
-                        finish_reason=stop_reason,
-                        usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-                        if usage_seen
-                        else None,
-                    )
+                if kind == "message_stop":
+                    yield answer.last()
                     await events.drain()
                     return
-                elif kind == "error":
-                    err = obj.get("error") or {}
-                    err_type = str(err.get("type", "error")) if isinstance(err, dict) else "error"
-                    message = self.redact(error_message(obj))
-                    raise self.http_error(
-                        ERROR_STATUS.get(err_type, 500),
-                        f"{err_type} in the stream: {message}",
-                        host=host,
-                    )
-                # ping, content_block_stop and future event types carry no text
+                if kind == "error":
+                    raise self.stream_error(obj, host)
+                chunk = answer.read(kind, obj)
+                if chunk is not None:
+                    yield chunk
             raise ProviderProtocolError(
                 f"the stream from {host} ended without message_stop", self.name
             )
@@ -182,17 +126,153 @@ class AnthropicProvider(HTTPProvider):
         await self.get_ok(f"{self.base_url}/v1/models", self.headers())
 
 
-def _text_of(content: Any) -> str:
-    """The text of a message's content: a string, or the text blocks of a list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(block.get("text", ""))
-            for block in content
-            if isinstance(block, dict) and block.get("type", "text") == "text"
-        )
-    return "" if content is None else str(content)
+class _Block:
+    """What is known of one open content block."""
+
+    __slots__ = ("call", "has_input", "kind", "signature", "thinking")
+
+    def __init__(self, kind: str, call: int | None = None) -> None:
+        self.kind = kind
+        self.call = call  # the tool call's ordinal, for tool_use blocks
+        self.has_input = False
+        self.thinking: list[str] = []
+        self.signature = ""
+
+
+class _Answer:
+    """The state of one streamed message: open blocks, tool calls so far, usage."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, _Block] = {}
+        self.calls = 0
+        self.input_tokens: int | None = None
+        self.cache_read: int | None = None
+        self.cache_creation: int | None = None
+        self.output_tokens: int | None = None
+        self.stop_reason: str | None = None
+
+    def read(self, kind: Any, obj: dict[str, Any]) -> Chunk | None:
+        """The chunk one event makes, if any."""
+        if kind == "content_block_delta":
+            return self._delta(obj)
+        if kind == "content_block_start":
+            return self._start(obj)
+        if kind == "content_block_stop":
+            return self._stop(obj)
+        if kind == "message_start":
+            message = obj.get("message")
+            self._usage(message.get("usage") if isinstance(message, dict) else None)
+        elif kind == "message_delta":
+            delta = obj.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                self.stop_reason = delta["stop_reason"]
+            self._usage(obj.get("usage"))
+        return None  # ping and future event types carry nothing
+
+    def last(self) -> Chunk:
+        """The chunk ``message_stop`` makes: the finish reason and the usage."""
+        reason = self.stop_reason
+        usage = None
+        if self.input_tokens is not None or self.output_tokens is not None:
+            total_in = self.input_tokens
+            if total_in is not None:
+                total_in += (self.cache_read or 0) + (self.cache_creation or 0)
+            usage = Usage(
+                input_tokens=total_in,
+                output_tokens=self.output_tokens,
+                cached_input_tokens=self.cache_read,
+            )
+        return Chunk("", finish_reason=FINISH_REASONS.get(reason, reason) if reason else None, usage=usage)
+
+    def _start(self, obj: dict[str, Any]) -> Chunk | None:
+        block = obj.get("content_block")
+        index = obj.get("index")
+        if not isinstance(block, dict) or not isinstance(index, int):
+            return None
+        kind = block.get("type")
+        if kind == "text":
+            self.blocks[index] = _Block("text")
+            text = block.get("text")
+            return Chunk(text) if isinstance(text, str) and text else None
+        if kind == "tool_use":
+            state = self.blocks[index] = _Block("tool_use", self.calls)
+            self.calls += 1
+            arguments = ""
+            initial = block.get("input")
+            if isinstance(initial, dict) and initial:  # not streamed: the whole input at once
+                arguments = json.dumps(initial)
+                state.has_input = True
+            call_id, name = block.get("id"), block.get("name")
+            return Chunk(
+                tool_calls=(
+                    ToolCallDelta(
+                        self.calls - 1,
+                        call_id if isinstance(call_id, str) else None,
+                        name if isinstance(name, str) else None,
+                        arguments,
+                    ),
+                )
+            )
+        if kind == "thinking":
+            state = self.blocks[index] = _Block("thinking")
+            text, signature = block.get("thinking"), block.get("signature")
+            state.signature = signature if isinstance(signature, str) else ""
+            if isinstance(text, str) and text:
+                state.thinking.append(text)
+                return Chunk(reasoning=text)
+            return None
+        if kind == "redacted_thinking":
+            data = block.get("data")
+            redacted = ThinkingBlock("redacted_thinking", data=data if isinstance(data, str) else "")
+            return Chunk(thinking_blocks=(redacted,))
+        return None  # server_tool_use, web search results, future block types
+
+    def _delta(self, obj: dict[str, Any]) -> Chunk | None:
+        delta = obj.get("delta")
+        if not isinstance(delta, dict):
+            return None
+        kind = delta.get("type")
+        state = self.blocks.get(obj.get("index"))  # type: ignore[arg-type]
+        if kind == "text_delta":
+            text = delta.get("text")
+            return Chunk(text) if isinstance(text, str) and text else None
+        if kind == "input_json_delta" and state is not None and state.call is not None:
+            partial = delta.get("partial_json")
+            if isinstance(partial, str) and partial:
+                state.has_input = True
+                return Chunk(tool_calls=(ToolCallDelta(state.call, arguments=partial),))
+            return None
+        if kind == "thinking_delta":
+            text = delta.get("thinking")
+            if isinstance(text, str) and text:
+                if state is not None:
+                    state.thinking.append(text)
+                return Chunk(reasoning=text)
+            return None
+        if kind == "signature_delta" and state is not None:
+            signature = delta.get("signature")
+            if isinstance(signature, str):
+                state.signature += signature
+        return None  # citations_delta and future delta types
+
+    def _stop(self, obj: dict[str, Any]) -> Chunk | None:
+        state = self.blocks.pop(obj.get("index"), None)  # type: ignore[arg-type]
+        if state is None:
+            return None
+        if state.kind == "tool_use" and not state.has_input and state.call is not None:
+            return Chunk(tool_calls=(ToolCallDelta(state.call, arguments="{}"),))
+        if state.kind == "thinking":
+            block = ThinkingBlock("thinking", "".join(state.thinking), state.signature)
+            return Chunk(thinking_blocks=(block,))
+        return None
+
+    def _usage(self, usage: Any) -> None:
+        if not isinstance(usage, dict):
+            return
+        self.input_tokens = _int(usage.get("input_tokens"), self.input_tokens)
+        self.output_tokens = _int(usage.get("output_tokens"), self.output_tokens)
+        self.cache_read = _int(usage.get("cache_read_input_tokens"), self.cache_read)
+        self.cache_creation = _int(usage.get("cache_creation_input_tokens"), self.cache_creation)
 
 
 def _int(value: Any, default: int | None) -> int | None:

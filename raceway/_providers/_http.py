@@ -1,17 +1,13 @@
-"""What the network providers share: HTTP calls, Server-Sent Events, errors, closing.
+"""What the network providers share: HTTP calls, events, errors, redaction, closing.
 
-This module owns four things the ``openai`` and ``anthropic`` types both need,
-so that each of those modules holds only its wire format:
+This module owns what the ``openai`` and ``anthropic`` types both need, so
+that each of those modules holds only its wire format (the bounded SSE
+reading is in ``_sse``, the reading of upstream error texts in ``_upstream``):
 
-* **Server-Sent Events.** :class:`SSEDecoder` is a small line-based decoder
-  that follows the WHATWG ``text/event-stream`` rules (``data`` lines joined
-  with ``\\n``, ``event``/``id``/``retry`` fields, ``:`` comments, one optional
-  space after the colon, an event dispatched on a blank line, an unfinished
-  event at end of stream discarded). It sits on httpx's ``aiter_lines``, which
-  already splits on ``\\n``, ``\\r\\n`` and ``\\r`` across chunk boundaries and
-  decodes UTF-8 incrementally, so the decoder never sees a split line. A
-  library (httpx-sse) would do the same in a few more lines of glue; this one
-  is forty lines with a size bound, tested on its own.
+* **Events.** :class:`~._stream.EventSource` reads a streaming response's
+  bytes through a bounded :class:`~._sse.LineSplitter` and an
+  :class:`~._sse.SSEDecoder`: a line that never ends fails the attempt once it
+  passes :data:`~._sse.MAX_LINE_BYTES`, with memory staying at about that size.
 
 * **Errors, classified.** Every failure leaves this module as a
   :class:`~raceway.ProviderError` kind with a one-line message that names the
@@ -19,22 +15,23 @@ so that each of those modules holds only its wire format:
   (``error.message`` of OpenAI and Anthropic bodies). 429 becomes
   :class:`~raceway.RateLimitedError` with ``retry_after`` parsed from
   ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date); 401/403
-  become :class:`~raceway.AuthenticationError` naming the variable to set.
-  Messages pass through :meth:`HTTPProvider.redact`, which removes the API key
-  and the configured header values: an upstream that echoes the key back
-  (``Incorrect API key provided: sk-...``) must not put it in a log or event.
+  become :class:`~raceway.AuthenticationError` naming the variable to set; a
+  404 names the URL requested and says when ``base_url`` looks wrong; an error
+  object inside a 200 stream is classified as its HTTP twin
+  (:meth:`HTTPProvider.stream_error`); a TLS failure says it is one, and why.
+  The transport's exception stays the ``__cause__``.
 
-* **Closing at once.** A losing or cancelled attempt is stopped by the race
-  driver under trio cancellation, and an ``await`` inside a cancelled scope
-  raises ``Cancelled`` before it does any work; a plain ``await
-  response.aclose()`` in a ``finally`` may therefore never reach the socket.
-  :class:`EventSource.aclose` closes the response in a *shielded* scope with a
-  short bound (:data:`CLOSE_TIMEOUT_S`); if that bound passes it closes the
-  connection's network stream directly. (httpcore shields its own close
-  today; this makes it hold for any transport, and a test uses one whose
-  close must await.) An unfinished HTTP/1.1 response is never returned to
-  the pool (httpcore closes the connection instead), so the upstream sees the
-  disconnect at once: tests assert < 50 ms, the benchmark measures ~1 ms.
+* **Redaction, in one place.** Every text taken from upstream bytes — error
+  bodies, in-stream error objects, a malformed or unexpected event, an
+  exception message of the transport — reaches a message only through
+  :meth:`HTTPProvider.quote`, which removes the API key, the configured header
+  values and key-like strings *before* cutting the text to one line (cutting
+  first could leave a key's prefix behind). An upstream that echoes the key
+  back (``Incorrect API key provided: sk-...``) must not put it in an error,
+  an event, the monitor socket or a result.
+
+* **Closing at once.** :class:`~._stream.EventSource` owns the response and
+  closes it even under cancellation (see ``_stream``).
 
 * **One pooled client.** :class:`HTTPProvider` takes the engine's shared
   ``httpx.AsyncClient`` from :class:`~raceway._providers.ProviderContext`;
@@ -44,19 +41,15 @@ so that each of those modules holds only its wire format:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import re
-import socket
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
-from attrs import frozen
 
 from .._errors import (
     AuthenticationError,
@@ -69,256 +62,47 @@ from .._errors import (
     RateLimitedError,
 )
 from ._base import Provider
+from ._sse import MAX_EVENT_CHARS, MAX_LINE_BYTES, ServerSentEvent, SSEDecoder
+from ._stream import CLOSE_TIMEOUT_S, EventSource, aclose_response
+from ._upstream import (
+    MESSAGE_LIMIT,
+    connect_reason,
+    error_label_and_status,
+    error_message,
+    one_line,
+    parse_retry_after,
+    upstream_message,
+)
 
 if TYPE_CHECKING:
     from . import ProviderContext
 
-#: How long closing a response may take, shielded from cancellation. Closing
-#: an HTTP/1.1 connection is a ``close()`` system call plus bookkeeping (well
-#: under a millisecond on loopback); the bound only matters if something
-#: blocks, and then the network stream is closed directly.
-CLOSE_TIMEOUT_S = 0.25
+__all__ = [
+    "CLOSE_TIMEOUT_S",
+    "MAX_EVENT_CHARS",
+    "MAX_LINE_BYTES",
+    "EventSource",
+    "HTTPProvider",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "aclose_response",
+    "error_message",
+    "one_line",
+    "parse_retry_after",
+    "upstream_message",
+]
+
 #: Bytes of an error response read for its message; error bodies are small,
 #: and a misbehaving upstream must not make us read megabytes to fail.
 ERROR_BODY_LIMIT = 64 * 1024
-#: Characters of the upstream's error message kept in ours (one line).
-MESSAGE_LIMIT = 240
-#: Characters of one event's ``data``: a chat chunk is a few hundred; this
-#: bound stops a stream with no blank lines from growing memory forever.
-MAX_EVENT_CHARS = 4 * 1024 * 1024
-#: Events read after the end marker before giving up on draining the body
-#: (draining lets the connection return to the pool for keep-alive).
-DRAIN_EVENTS = 16
-#: How long to wait for the body to end after the end marker. Servers end it
-#: in the same write as ``[DONE]``/``message_stop``, so the terminator comes
-#: with the marker's packet; one that lingers is cut off rather than making a
-#: finished answer wait for the idle timeout.
-DRAIN_TIMEOUT_S = 0.1
+#: Characters of a malformed or unexpected event quoted in an error.
+EVENT_QUOTE_LIMIT = 80
 
 # Things that look like keys in upstream messages: OpenAI-style secret keys
 # (also partly masked ones) and bearer tokens.
 _KEYLIKE = re.compile(r"(?:\bsk-[A-Za-z0-9_\-*.]{3,}|\bBearer\s+\S+)")
-
-
-# ------------------------------------------------------------ Server-Sent Events
-
-
-@frozen(slots=True)
-class ServerSentEvent:
-    """One dispatched event: its type (``message`` by default) and its data."""
-
-    event: str = "message"
-    data: str = ""
-    id: str | None = None
-    retry: int | None = None
-
-
-class SSEDecoder:
-    """Turns ``text/event-stream`` lines into events, one line at a time.
-
-    Feed each line (without its line ending) to :meth:`decode`; it returns an
-    event when a blank line completes one. Whatever is pending when the stream
-    ends is dropped, as the specification says.
-    """
-
-    def __init__(self, *, max_data_chars: int = MAX_EVENT_CHARS) -> None:
-        self._event = ""
-        self._data: list[str] = []
-        self._size = 0
-        self._last_id: str | None = None
-        self._retry: int | None = None
-        self._first = True
-        self._max = max_data_chars
-
-    def decode(self, line: str) -> ServerSentEvent | None:
-        if self._first:
-            self._first = False
-            line = line.removeprefix("\ufeff")
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None  # a comment (often a keep-alive)
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-            self._size += len(value) + 1
-            if self._size > self._max:
-                raise ProviderProtocolError(
-                    f"an event in the stream exceeds {self._max} characters with no end"
-                )
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            if "\0" not in value:
-                self._last_id = value
-        elif name == "retry":
-            if value.isdigit():
-                self._retry = int(value)
-        return None
-
-    def _dispatch(self) -> ServerSentEvent | None:
-        data, event = self._data, self._event
-        self._data, self._event, self._size = [], "", 0
-        if not data:
-            return None
-        return ServerSentEvent(event or "message", "\n".join(data), self._last_id, self._retry)
-
-
-class EventSource:
-    """The events of one streaming HTTP response; owns the response until closed.
-
-    Iterate it for :class:`ServerSentEvent` objects. Transport failures while
-    reading come out classified (:meth:`HTTPProvider.translate`). Close it
-    with :meth:`aclose` (``async with`` does), which is safe under cancellation.
-    """
-
-    def __init__(self, response: httpx.Response, provider: HTTPProvider) -> None:
-        self.response = response
-        self._provider = provider
-        self._lines: AsyncIterator[str] = response.aiter_lines()
-        self._decoder = SSEDecoder()
-
-    def __aiter__(self) -> EventSource:
-        return self
-
-    async def __anext__(self) -> ServerSentEvent:
-        with self._provider.translate(self.response.request, reading=True):
-            async for line in self._lines:
-                event = self._decoder.decode(line)
-                if event is not None:
-                    return event
-        raise StopAsyncIteration
-
-    async def drain(self) -> None:
-        """Read what is left after the end marker so the connection can be reused.
-
-        Servers end the body right after their end marker, so this normally
-        reads nothing but the chunked terminator; a server that keeps talking
-        is cut off after :data:`DRAIN_EVENTS` events or :data:`DRAIN_TIMEOUT_S`
-        (the close then drops the connection instead of pooling it).
-        """
-        with trio.move_on_after(DRAIN_TIMEOUT_S):
-            try:
-                for _ in range(DRAIN_EVENTS):
-                    await self.__anext__()
-            except (StopAsyncIteration, ProviderError):
-                pass
-
-    async def aclose(self) -> None:
-        await aclose_response(self.response, self._lines)
-
-    async def __aenter__(self) -> EventSource:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-async def aclose_response(response: httpx.Response, *iterators: AsyncIterator[Any]) -> None:
-    """Close ``response`` (and the iterators reading it) now, even under cancellation.
-
-    Shielded, bounded by :data:`CLOSE_TIMEOUT_S`. If the bound passes, the
-    connection's network stream is closed directly: the upstream must see the
-    disconnect, whatever state the connection pool is in.
-    """
-    with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S) as scope:
-        try:
-            await response.aclose()
-            for it in iterators:
-                aclose = getattr(it, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-        except Exception:
-            pass  # a connection that breaks while closing is closed
-    if scope.cancelled_caught:
-        stream = response.extensions.get("network_stream")
-        if stream is not None:
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT_S):
-                try:
-                    await stream.aclose()
-                except Exception:
-                    pass
-
-
-# ------------------------------------------------------------ errors
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
-
-    ``None`` when neither header is there or neither parses; never negative.
-    """
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # an HTTP date is always GMT
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def upstream_message(body: bytes | str) -> str:
-    """The upstream's own error message from an error body, as one line.
-
-    Understands the OpenAI shape (``{"error": {"message": ...}}``), the
-    Anthropic shape (``{"type": "error", "error": {"type": ..., "message": ...}}``)
-    and the common ``message``/``detail``/``error: "..."`` variants; otherwise
-    the first line of the text.
-    """
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return one_line(next((ln for ln in text.splitlines() if ln.strip()), ""))
-    return error_message(obj)
-
-
-def error_message(obj: Any) -> str:
-    """The message of a parsed error object (see :func:`upstream_message`), one line."""
-    if isinstance(obj, list) and obj and isinstance(obj[0], dict):
-        obj = obj[0]  # some gateways wrap the error in a list
-    message = ""
-    if isinstance(obj, dict):
-        err = obj.get("error")
-        if isinstance(err, dict):
-            message = str(err.get("message") or err.get("type") or err.get("code") or "")
-        elif isinstance(err, str):
-            message = err
-        if not message:
-            for key in ("message", "detail", "error_description"):
-                value = obj.get(key)
-                if isinstance(value, str) and value:
-                    message = value
-                    break
-    elif isinstance(obj, str):
-        message = obj
-    return one_line(message)
-
-
-def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """``text`` with its whitespace collapsed, cut to ``limit`` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-# ------------------------------------------------------------ the base class
+# A versioned API path segment: /v1, /v1beta, /v2alpha ...
+_VERSIONED = re.compile(r"/v\d+(?:beta|alpha)?\d*(?:/|$)")
 
 
 class HTTPProvider(Provider):
@@ -333,6 +117,12 @@ class HTTPProvider(Provider):
     ``definition`` is the config model (``base_url``, ``api_key_env``,
     ``headers``, ``model``, ...).
     """
+
+    uses_http = True
+
+    @classmethod
+    def from_definition(cls, name: str, definition: Any, context: ProviderContext) -> Provider:
+        return cls(name, definition, context)
 
     def __init__(
         self,
@@ -384,51 +174,81 @@ class HTTPProvider(Provider):
             key = os.environ.get(self.api_key_env, "").strip()
             if key:
                 secrets.append(key)
-        secrets.extend(v for v in self.extra_headers.values() if len(v) >= 8)
+        secrets.extend(v.strip() for v in self.extra_headers.values() if len(v.strip()) >= 8)
         for secret in sorted(secrets, key=len, reverse=True):
             text = text.replace(secret, "[redacted]")
         return _KEYLIKE.sub("[redacted]", text)
+
+    def quote(self, text: str, limit: int = MESSAGE_LIMIT) -> str:
+        """Upstream text as our messages may show it: secrets removed, then one line, cut.
+
+        The one way upstream bytes reach an error message (and from there
+        events, the monitor, results): redaction comes first, so cutting can
+        never leave part of a secret behind.
+        """
+        return one_line(self.redact(text), limit)
 
     def where(self, request: httpx.Request) -> str:
         """The upstream as messages name it: host and port, never the query string."""
         return request.url.netloc.decode("ascii", "replace")
 
+    def parse_json(self, data: str) -> Any:
+        """An event's ``data`` parsed as JSON, or a protocol error quoting it (redacted)."""
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ProviderProtocolError(
+                f"malformed JSON in the stream: {self.quote(data, EVENT_QUOTE_LIMIT)!r}",
+                self.name,
+            ) from exc
+
+    def unexpected(self, data: str) -> ProviderProtocolError:
+        """The error for an event that parses but is not what the format allows."""
+        return ProviderProtocolError(
+            f"unexpected event in the stream: {self.quote(data, EVENT_QUOTE_LIMIT)}", self.name
+        )
+
+    def stream_error(self, obj: Any, host: str) -> ProviderHTTPError:
+        """The classified error for an error object inside a 200 stream (both formats)."""
+        label, status = error_label_and_status(obj)
+        return self.http_error(status, f"{label} in the stream: {self.quote(error_message(obj))}", host=host)
+
+    def url_hint(self) -> str:
+        """What looks wrong in ``base_url`` when a request 404s (``""``: nothing)."""
+        return ""
+
     @contextmanager
     def translate(self, request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
-        """Turn httpx's transport exceptions into :class:`ProviderError` kinds."""
+        """Turn httpx's transport exceptions into :class:`ProviderError` kinds (cause kept)."""
         host = self.where(request)
         try:
             yield
-        except httpx.ConnectTimeout:
-            raise ProviderConnectionError(f"connecting to {host} timed out", self.name) from None
+        except httpx.ConnectTimeout as exc:
+            raise ProviderConnectionError(f"connecting to {host} timed out", self.name) from exc
         except httpx.ConnectError as exc:
-            reason = self.redact(one_line(_os_reason(exc) or str(exc) or "connection failed"))
-            raise ProviderConnectionError(
-                f"cannot connect to {host}: {reason}", self.name
-            ) from None
+            reason = self.quote(connect_reason(exc) or str(exc) or "connection failed")
+            raise ProviderConnectionError(f"cannot connect to {host}: {reason}", self.name) from exc
         except httpx.TimeoutException as exc:
             raise ProviderTimeoutError(
                 f"{host} timed out: {type(exc).__name__}", self.name
-            ) from None
+            ) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             phase = "mid-stream" if reading else "before answering"
-            detail = self.redact(one_line(str(exc) or type(exc).__name__))
+            detail = self.quote(str(exc) or type(exc).__name__)
             raise ProviderConnectionError(
                 f"connection to {host} lost {phase}: {detail}", self.name
-            ) from None
+            ) from exc
         except httpx.DecodingError as exc:
             raise ProviderProtocolError(
-                f"cannot decode the response of {host}: {one_line(str(exc))}", self.name
-            ) from None
+                f"cannot decode the response of {host}: {self.quote(str(exc))}", self.name
+            ) from exc
         except httpx.InvalidURL as exc:
-            raise ProviderError(
-                f"invalid URL for {host}: {one_line(str(exc))}", self.name
-            ) from None
+            raise ProviderError(f"invalid URL for {host}: {self.quote(str(exc))}", self.name) from exc
         except httpx.HTTPError as exc:
             raise ProviderError(
-                f"request to {host} failed: {self.redact(one_line(str(exc) or type(exc).__name__))}",
+                f"request to {host} failed: {self.quote(str(exc) or type(exc).__name__)}",
                 self.name,
-            ) from None
+            ) from exc
 
     async def status_error(self, response: httpx.Response) -> ProviderHTTPError:
         """The classified error for a non-2xx ``response`` (its body is read, bounded)."""
@@ -441,7 +261,12 @@ class HTTPProvider(Provider):
                         break
         except ProviderError:
             pass  # the status is the error; a broken body only loses its message
-        message = self.redact(upstream_message(bytes(body[:ERROR_BODY_LIMIT])))
+        message = self.quote(upstream_message(bytes(body[:ERROR_BODY_LIMIT])))
+        if response.status_code == 404:
+            url = response.request.url.copy_with(query=None, fragment=None)
+            message = f"{message or response.reason_phrase} ({response.request.method} {url}"
+            hint = self.url_hint()
+            message += f"; {hint})" if hint else ")"
         return self.http_error(
             response.status_code,
             message or response.reason_phrase,
@@ -457,7 +282,7 @@ class HTTPProvider(Provider):
         host: str,
         headers: Mapping[str, str] | None = None,
     ) -> ProviderHTTPError:
-        """The error kind for HTTP ``status`` with the upstream's ``message``."""
+        """The error kind for HTTP ``status`` with the upstream's ``message`` (already quoted)."""
         detail = f": {message}" if message else ""
         if status == 429:
             retry_after = None if headers is None else parse_retry_after(headers)
@@ -520,36 +345,6 @@ class HTTPProvider(Provider):
                 await client.aclose()
 
 
-def _os_reason(exc: BaseException) -> str | None:
-    """The operating system's reason (``connection refused``) buried in a connect error.
-
-    trio's happy eyeballs reports "all attempts to connect to ... failed" and
-    keeps each attempt's ``OSError`` in the cause chain, inside a group.
-    """
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, OSError) and (current.errno or current.strerror):
-            if current.errno and not isinstance(current, socket.gaierror):
-                return os.strerror(current.errno)  # trio's strerror also names the address
-            return current.strerror
-        if isinstance(current, BaseExceptionGroup):
-            todo.extend(current.exceptions)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                todo.append(linked)
-    return None
-
-
-def json_event(data: str, provider: str) -> Any:
-    """``data`` parsed as JSON, or a :class:`ProviderProtocolError` saying it is not."""
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise ProviderProtocolError(
-            f"malformed JSON in the stream: {one_line(data, 80)!r}", provider
-        ) from None
+def versioned(path: str) -> bool:
+    """Whether a URL path has an API version segment (``/v1``, ``/v1beta``, ...)."""
+    return _VERSIONED.search(path + "/") is not None

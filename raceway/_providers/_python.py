@@ -1,8 +1,11 @@
 """The ``python`` provider: any async generator function, by import path.
 
 ``callable: "pkg.module:name"`` names a function called as ``name(request)``
-that yields text chunks (``str``, or :class:`~raceway.Chunk` for a finish
-reason and usage). An exception before the first chunk fails the attempt; one
+that yields text chunks (``str``), or :class:`~raceway.Chunk` objects for
+everything else an answer may hold: a finish reason and usage, ``reasoning``
+text, ``tool_calls`` (:class:`~raceway.ToolCallDelta`, shaped as OpenAI
+streams them: the first delta of a call with ``id`` and ``name``, then
+argument fragments). An exception before the first chunk fails the attempt; one
 after it interrupts the stream. A coroutine function returning one string is
 accepted too, as a one-chunk answer.
 """
@@ -22,7 +25,7 @@ from ._base import Provider, Request
 class PythonProvider(Provider):
     """Wraps a user's async generator function as a provider."""
 
-    type = "python"
+    definition_class = PythonDefinition
 
     def __init__(self, name: str, definition: PythonDefinition | Callable[..., Any]) -> None:
         super().__init__(name)

@@ -7,6 +7,11 @@ an error a real provider gives (5xx, 429 with retry-after, connection reset);
 ``hang_rate`` makes an attempt never answer, so it waits until cancelled. All
 waiting is ``trio.sleep``, so on trio's virtual clock a sim race is exact and
 instant. ``seed`` makes the draws repeatable.
+
+A simulated model never calls a tool: with ``tool_choice`` ``auto`` (or
+``none``) it answers in text, as any model may, but asked for a tool call by
+``tool_choice`` ``required`` or a named function it fails the attempt with
+:class:`~raceway.UnsupportedRequestError` before "sending" anything.
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ import trio
 
 from .._chunk import Chunk, Usage
 from .._config import SimProvider as SimDefinition
-from .._errors import ProviderConnectionError, ProviderHTTPError, RateLimitedError
+from .._errors import (
+    ProviderConnectionError,
+    ProviderHTTPError,
+    RateLimitedError,
+    UnsupportedRequestError,
+)
 from ._base import Provider, Request
 
 # Failures strike early in the attempt: a fraction of the drawn TTFT.
@@ -28,9 +38,9 @@ _FAILURE_AT = 0.4
 
 
 class SimProvider(Provider):
-    """A simulated provider following a :class:`raceway.config.SimProvider` profile."""
+    """A simulated provider following a :class:`raceway.SimProvider` profile (its config model)."""
 
-    type = "sim"
+    definition_class = SimDefinition
 
     def __init__(self, name: str, definition: SimDefinition) -> None:
         super().__init__(name)
@@ -44,6 +54,11 @@ class SimProvider(Provider):
         return p.ttft_ms / 1000 * math.exp(p.sigma * self._rng.gauss(0.0, 1.0))
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        choice = request.params.get("tool_choice")
+        if choice == "required" or (isinstance(choice, dict) and choice.get("type") == "function"):
+            raise UnsupportedRequestError(
+                "tool_choice", "a simulated provider never calls a tool", self.name
+            )
         p = self.profile
         ttft = self.draw_ttft()
         fate = self._rng.random()

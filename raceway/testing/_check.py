@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -10,22 +11,16 @@ from hypothesis import find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, NoSuchExample
 
+from .._core import MAX_DECISIONS
+from .._core import RULES as CORE_RULES
 from .._strategies import RaceSpec, Wait
 from ._draw import race_scenarios
 from ._scenario import Scenario, fmt_time
 from ._simulate import Simulation, simulate
 
-#: The rules, by the id a :class:`Simulation` (or :func:`broken_rule`) names them with.
-RULES = {
-    "winner": "a winner is an attempt that started and succeeded",
-    "start_twice": "nothing starts twice",
-    "range": "Start and Pick name an attempt that exists",
-    "decision": "decide() returns only Start, Pick, Wait or GiveUp",
-    "raise": "making the strategy, observe() and decide() never raise",
-    "deadline": "the decision never comes after the deadline",
-    "success_kept": "when an attempt succeeds before the deadline, the race does not fail",
-    "runaway": "the race ends: decide() is not asked forever",
-}
+#: The rules, by the id that :func:`broken_rule`, a :class:`Simulation`'s ``rule`` and a
+#: :class:`~raceway.StrategyError`'s ``rule`` name them with (one list: the race core's).
+RULES = CORE_RULES
 
 
 def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str] | None:
@@ -36,10 +31,12 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
     """
     if sim.outcome == "error":
         return (sim.rule or "raise", sim.reason)
-    deadline = sim.spec.deadline
+    deadline = sim.deadline
     if sim.decided_at > deadline:
         return ("deadline", f"it decided at {fmt_time(sim.decided_at)}, after the deadline {fmt_time(deadline)}")
-    if not sim.failed or allow_give_up:
+    if not sim.failed or allow_give_up or sim.failovers:
+        # After a broken winner the race core fails over by its own rule: the
+        # strategy's decision stood, and what happens next is not its doing.
         return None
     hand = sim.in_hand()
     if not hand:
@@ -47,7 +44,7 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
     first = hand[0]
     t = sim.success_time(first)
     assert t is not None
-    name = sim.scenario.participants[first].name
+    name = sim.participant(first).name
     last = sim.decisions[-1][1] if sim.decisions else None
     until = last.until if isinstance(last, Wait) else None
     if sim.outcome == "timeout" or (until is not None and until > deadline):
@@ -63,11 +60,17 @@ def broken_rule(sim: Simulation, allow_give_up: bool = False) -> tuple[str, str]
 
 
 def _cut_off(sim: Simulation) -> tuple[str, str] | None:
-    """A started attempt that would have succeeded before the deadline, had the race not failed first."""
-    deadline = sim.spec.deadline
+    """An attempt that would have succeeded before the deadline, had the race not failed first.
+
+    Either a started one, or — when the strategy never started anything —
+    any participant, had it been started at the race's start.
+    """
+    deadline = sim.deadline
+    if not sim.starts and not sim.failovers:
+        return _never_started(sim)
     later = []
     for i, start in sim.starts.items():
-        p = sim.scenario.participants[i]
+        p = sim.participant(i)
         if p.fails or p.ttft is None:
             continue
         at = start + (p.ttft if sim.success_on == "first_token" else (p.end if p.end is not None else math.inf))
@@ -76,12 +79,32 @@ def _cut_off(sim: Simulation) -> tuple[str, str] | None:
     if not later:
         return None
     at, i, start = min(later)
-    name = sim.scenario.participants[i].name
+    name = sim.participant(i).name
     how = "gave up" if sim.outcome == "gave_up" else "waited with no attempt running"
     return (
         "success_kept",
         f"it {how} at {fmt_time(sim.decided_at)} although {name}, started at {fmt_time(start)}, "
         f"would have succeeded at {fmt_time(at)}, before the deadline ({fmt_time(deadline)})",
+    )
+
+
+def _never_started(sim: Simulation) -> tuple[str, str] | None:
+    """The race failed without one start, though some participant would have answered in time."""
+    answers = []
+    for p in sim.scenario.participants:
+        if p.fails or p.ttft is None:
+            continue
+        at = p.ttft if sim.success_on == "first_token" else (p.end if p.end is not None else math.inf)
+        if at < sim.deadline:
+            answers.append((at, p.name))
+    if not answers:
+        return None
+    at, name = min(answers)
+    how = "gave up" if sim.outcome == "gave_up" else f"ended ({sim.outcome})"
+    return (
+        "success_kept",
+        f"it {how} at {fmt_time(sim.decided_at)} without starting any attempt, although {name}, "
+        f"started at 0, would have succeeded at {fmt_time(at)}, before the deadline ({fmt_time(sim.deadline)})",
     )
 
 
@@ -133,23 +156,76 @@ def check_strategy(
     run_settings = settings(current, max_examples=max_examples or current.max_examples, database=None)
     label = getattr(make_strategy, "__qualname__", None) or repr(make_strategy)
 
+    last: list[Scenario] = []  # the latest timeline that broke a rule, for a flaky report
+
     def breaks(scenario: Scenario) -> bool:
-        return broken_rule(simulate(make_strategy, scenario), allow_give_up) is not None
+        if judge(make_strategy, scenario, allow_give_up) is None:
+            return False
+        last[:] = [scenario]
+        return True
 
     try:
         found = find(drawn, breaks, settings=run_settings)
     except NoSuchExample:
         return
-    except Flaky as exc:
-        raise AssertionError(
-            f"{label} decided differently on the same timeline: a strategy must be deterministic "
-            f"(the same facts at the same times give the same decisions)\n{exc}"
-        ) from None
-    sim = simulate(make_strategy, found)
-    broken = broken_rule(sim, allow_give_up)
-    if broken is None:  # pragma: no cover - find() only returns examples that break a rule
+    except Flaky:
+        # The same timeline broke a rule once and not again: state kept between
+        # races (a class attribute, a module global) that the fresh instances
+        # of one check did not show. Report the timeline, not hypothesis's words.
+        if not last:  # pragma: no cover - a rule broke before hypothesis could call it flaky
+            raise
+        found = last[0]
+        flaky = judge(make_strategy, found, allow_give_up) or (
+            "deterministic",
+            "it broke a rule on this timeline once and not when run again: it keeps state between races",
+            simulate(make_strategy, found, commit="end"),
+        )
+        raise AssertionError(_message(label, flaky[2], flaky[0], flaky[1])) from None
+    verdict = judge(make_strategy, found, allow_give_up)
+    if verdict is None:  # pragma: no cover - find() only returns examples that break a rule
         raise AssertionError(f"{label} broke a rule only once on this timeline (not deterministic?):\n{found!r}")
-    raise AssertionError(_message(label, sim, *broken))
+    rule, detail, sim = verdict
+    raise AssertionError(_message(label, sim, rule, detail))
+
+
+def judge(
+    make_strategy: Callable[[RaceSpec], Any], scenario: Scenario, allow_give_up: bool = False
+) -> tuple[str, str, Simulation] | None:
+    """The rule one timeline breaks, ``(rule, what happened, the simulation)``, or ``None``.
+
+    Runs it twice, on fresh strategy objects under different states of
+    Python's ``random``, to check the decisions are the same: a strategy is
+    deterministic given its spec and the facts (any randomness is the
+    engine's, drawn into the ``RaceSpec``).
+    """
+    first = _seeded(make_strategy, scenario, _SEEDS[0])
+    broken = broken_rule(first, allow_give_up)
+    if broken is not None:
+        return (*broken, first)
+    second = _seeded(make_strategy, scenario, _SEEDS[1])
+    a, b = first.decision_log(limit=MAX_DECISIONS + 1), second.decision_log(limit=MAX_DECISIONS + 1)
+    if a != b:
+        return (
+            "deterministic",
+            f"on the same timeline it decided\n    {first.decision_log()}\n  and then, on a fresh instance,\n"
+            f"    {second.decision_log()}",
+            first,
+        )
+    return None
+
+
+#: Two seeds of ``random`` under which a coin flip (``random() < .5``) and a
+#: choice among 2, 3 or 4 items all come out differently.
+_SEEDS = (1, 5)
+
+
+def _seeded(make_strategy: Callable[[RaceSpec], Any], scenario: Scenario, seed: int) -> Simulation:
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        return simulate(make_strategy, scenario, commit="end")
+    finally:
+        random.setstate(state)
 
 
 def _message(label: str, sim: Simulation, rule: str, detail: str) -> str:
@@ -160,7 +236,7 @@ def _message(label: str, sim: Simulation, rule: str, detail: str) -> str:
         "smallest timeline found:",
         *(f"  {line}" for line in sim.scenario.describe().splitlines()),
         f"decisions: {sim.decision_log()}",
-        f"replay: simulate({label}, {sim.scenario!r})",
+        f"replay: simulate({label}, {sim.scenario!r}, commit=\"end\")",
     ]
     return "\n".join(lines)
 

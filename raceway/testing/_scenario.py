@@ -27,7 +27,7 @@ from .._strategies import (
 )
 
 #: The engine's hedge budget holds at most this many hedges (HedgeBudget's default reserve).
-HEDGE_RESERVE = 2.0
+HEDGE_RESERVE: float = HedgeBudget().reserve
 
 
 def fmt_time(t: float) -> str:

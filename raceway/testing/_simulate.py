@@ -1,36 +1,27 @@
-"""The model of the race driver: one strategy, one scenario, a virtual clock.
+"""The simulator: one strategy, one scenario, a virtual clock, the engine's race core.
 
-:func:`simulate` does what ``raceway._race.Race`` does, minus trio and I/O.
-It asks the strategy ``decide(now)`` and applies the answers the way the
-driver does:
+:func:`simulate` drives ``raceway._core.RaceCore`` — the very state machine
+the trio driver (``raceway._race``) runs — with a heap of scripted facts
+instead of tasks and sockets. So the rules are applied once, the same way
+in both: what the kit proves about a strategy is what the engine does.
 
-* ``Start(i)``: attempt ``i`` starts now (its script's times count from
-  here), the strategy observes ``Started(i, now)`` and is asked again at
-  once;
-* ``Pick(i, cancel_losers_at)``: the race is decided; ``i`` must have
-  started and succeeded (its first token and no failure; for a strategy whose
-  ``success_on`` is ``"complete"``, a complete non-empty answer);
-* ``GiveUp(reason)``: the race fails;
-* ``Wait(until)``: the clock moves to the next fact or to ``until``,
-  whichever comes first, but never past the deadline (``until`` of ``None``
-  or not after ``now`` means "until the next fact"). A ``Wait`` at or after
-  the deadline is a timeout; a ``Wait`` while no attempt is running and
-  none is left to start fails the race (nothing could ever change). With
-  attempts left to start it is honoured: a strategy may back off before
-  its next start.
+The loop: ask the core what to do at ``now``. ``StartAttempt(i)``: attempt
+``i`` starts, its script's facts (times from now) go on the heap, ask again.
+``WakeAt(t)``: move the clock to the next fact or to ``t``, whichever comes
+first, and tell the core every fact of that instant before asking again.
+``Decided`` or ``RaceFailed``: the race is over.
 
-Every fact of one instant is observed before ``decide`` is asked about that
-instant. When a timer the strategy set (or the deadline) falls on the very
-instant of a fact, the model observes the fact first; the real driver may
-wake on the timer first, so :attr:`Simulation.ties` lists those instants —
-and those within a nanosecond, which floating-point arithmetic on trio's
-clock (``t0 + t``) can make equal or swap.
+When a timer (a strategy's wait, or the deadline) falls on the very instant
+of a fact, the simulator tells the fact first; trio may wake the driver on
+the timer first, so :attr:`Simulation.ties` lists those instants — and those
+within a nanosecond, which floating-point arithmetic on trio's clock
+(``t0 + t``) can make equal or swap.
 
-A strategy that breaks a rule the driver enforces (starting an attempt
-twice, picking one that has not succeeded, an index out of range, a
-decision that is not a decision) or raises ends the simulation with outcome
-``"error"``: under the engine, that race would fail with ``StrategyError``
-or the strategy's exception.
+A strategy that breaks a rule the core enforces (starting an attempt twice,
+picking one that has not succeeded, an index out of range, a decision that
+is not a decision, a missing method, a runaway) or raises ends the
+simulation with outcome ``"error"`` and the rule's id: under the engine,
+that race fails with a ``StrategyError`` carrying the same rule.
 """
 
 from __future__ import annotations
@@ -38,10 +29,22 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 from attrs import frozen
 
+from .._core import (
+    TIE,
+    Action,
+    Decided,
+    Outcome,
+    RaceCore,
+    RaceFailed,
+    StartAttempt,
+    WakeAt,
+    describe_exception,
+    strategy_error,
+)
 from .._strategies import (
     Completed,
     Decision,
@@ -55,16 +58,7 @@ from .._strategies import (
     Started,
     Wait,
 )
-from ._scenario import Scenario, fmt_time
-
-Outcome: TypeAlias = Literal["picked", "gave_up", "exhausted", "timeout", "error"]
-
-#: A timer and a fact closer than this (seconds) count as a tie (see the notes above).
-TIE = 1e-9
-
-#: More ``decide`` calls than this in one race means the strategy never ends it
-#: (say, ``Wait`` until a hair after ``now``, forever).
-MAX_STEPS = 10_000
+from ._scenario import Participant, Scenario, fmt_time
 
 
 @frozen(kw_only=True)
@@ -89,6 +83,13 @@ class Simulation:
     timer and a fact coincided, or nearly (see the module's notes). ``strategy`` is the
     strategy object after the race and ``spec`` the :class:`~raceway.RaceSpec`
     it was given (its budget shows what hedging spent).
+
+    Failovers: the simulation plays the race as ``engine.complete()`` does,
+    where nothing is committed before the end, so a winner whose script
+    fails after its token ("answers then fails") breaks, and the core fails
+    over (see ``raceway._core.RaceCore.winner_broke``). ``failovers`` lists
+    each ``(time, attempt)`` that broke; a restarted participant gets a new
+    attempt index, and ``origin[i]`` is attempt ``i``'s participant.
     """
 
     scenario: Scenario
@@ -105,6 +106,8 @@ class Simulation:
     facts: tuple[Fact, ...]
     decisions: tuple[tuple[float, Decision], ...]
     ties: tuple[float, ...]
+    failovers: tuple[tuple[float, int], ...] = ()
+    origin: tuple[int, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -112,9 +115,18 @@ class Simulation:
         return self.outcome != "picked"
 
     @property
+    def deadline(self) -> float:
+        """When the last decision was due: the spec's deadline, or that long after the last failover."""
+        return self.spec.deadline + (self.failovers[-1][0] if self.failovers else 0.0)
+
+    def participant(self, i: int) -> Participant:
+        """Attempt ``i``'s participant (a failover restart is a new attempt of an earlier one)."""
+        return self.scenario.participants[self.origin[i] if i < len(self.origin) else i]
+
+    @property
     def winner_name(self) -> str | None:
         """The winner's participant name, if there is one."""
-        return None if self.winner is None else self.scenario.participants[self.winner].name
+        return None if self.winner is None else self.participant(self.winner).name
 
     def success_time(self, i: int) -> float | None:
         """When attempt ``i`` succeeded by the strategy's rule, if it had by the end.
@@ -150,15 +162,18 @@ class Simulation:
         For example ``a: start 0, fail 0.050 | b: start 0, token 0.120 -> picked b at 0.120``.
         """
         per: list[list[str]] = [[] for _ in self.scenario.participants]
+        broke = {i for _, i in self.failovers}
         for f in self.facts:
+            mine = per[self.origin[f.index] if f.index < len(self.origin) else f.index]
             if isinstance(f, Started):
-                per[f.index].append(f"start {fmt_time(f.t)}")
+                again = f.index >= len(self.scenario.participants)
+                mine.append(f"{'restart' if again else 'start'} {fmt_time(f.t)}")
             elif isinstance(f, FirstToken):
-                per[f.index].append(f"token {fmt_time(f.t)}")
+                mine.append(f"token {fmt_time(f.t)}")
             elif isinstance(f, Completed):
-                per[f.index].append(f"complete {fmt_time(f.t)}" + ("" if f.text else " (empty)"))
+                mine.append(f"complete {fmt_time(f.t)}" + ("" if f.text else " (empty)"))
             else:
-                per[f.index].append(f"fail {fmt_time(f.t)}")
+                mine.append(f"{'break' if f.index in broke else 'fail'} {fmt_time(f.t)}")
         names = [p.name for p in self.scenario.participants]
         lines = [f"{name}: {', '.join(events) or 'not started'}" for name, events in zip(names, per, strict=True)]
         return " | ".join(lines) + " -> " + self.ending()
@@ -179,9 +194,17 @@ class Simulation:
             return f"timed out at {at} (the deadline)"
         return f"strategy error at {at}: {self.reason}"
 
-    def decision_log(self) -> str:
-        """Every decision with its time: ``0: Start(0); 0: Wait(1.000); 0.120: Pick(0, ...)``."""
-        return "; ".join(f"{fmt_time(t)}: {show_decision(d)}" for t, d in self.decisions)
+    def decision_log(self, limit: int = 40) -> str:
+        """Every decision with its time: ``0: Start(0); 0: Wait(1.000); 0.120: Pick(0, ...)``.
+
+        More than ``limit`` decisions (a runaway strategy) are summarised: the
+        first ones, how many were left out, the last ones.
+        """
+        shown = [f"{fmt_time(t)}: {show_decision(d)}" for t, d in self.decisions]
+        if len(shown) > limit:
+            head, tail = shown[: limit - 10], shown[-10:]
+            shown = [*head, f"... {len(self.decisions) - len(head) - len(tail)} more ...", *tail]
+        return "; ".join(shown)
 
     def describe(self) -> str:
         """The scenario, the timeline and every decision, several lines."""
@@ -192,6 +215,8 @@ def show_decision(d: object) -> str:
     if isinstance(d, Start):
         return f"Start({d.index})"
     if isinstance(d, Pick):
+        if d.cancel_losers_at is None:
+            return f"Pick({d.index})"
         return f"Pick({d.index}, cancel_losers_at={fmt_time(d.cancel_losers_at)})"
     if isinstance(d, Wait):
         return "Wait()" if d.until is None else f"Wait({fmt_time(d.until)})"
@@ -200,16 +225,12 @@ def show_decision(d: object) -> str:
     return repr(d)
 
 
-class _Stop(Exception):
-    """Ends a simulation: how, and why."""
-
-    def __init__(self, outcome: Outcome, reason: str = "", rule: str | None = None) -> None:
-        self.outcome: Outcome = outcome
-        self.reason = reason
-        self.rule = rule
-
-
-def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> Simulation:
+def simulate(
+    strategy: Callable[[RaceSpec], Any] | Any,
+    scenario: Scenario,
+    *,
+    commit: Literal["first_chunk", "end"] = "first_chunk",
+) -> Simulation:
     """Run ``strategy`` on ``scenario`` on a virtual clock and return what it did.
 
     Args:
@@ -218,180 +239,146 @@ def simulate(strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> S
             with ``scenario.spec()``; or a strategy object already built for
             that spec.
         scenario: the race timeline.
+        commit: when the winner's answer is committed. ``"first_chunk"`` (as
+            ``engine.stream()``): the race ends at the strategy's decision.
+            ``"end"`` (as ``engine.complete()``): a winner whose script
+            fails after its token breaks before the commit, and the core
+            fails over (see :class:`Simulation`); ``check_strategy`` uses it.
 
     Returns:
-        A :class:`Simulation`. The strategy's exceptions and broken driver
-        rules do not propagate: they are its ``"error"`` outcome.
+        A :class:`Simulation`. The strategy's exceptions and broken rules do
+        not propagate: they are its ``"error"`` outcome.
     """
-    return _Race(strategy, scenario).run()
+    spec = scenario.spec()
+    run = _Run(scenario, spec)
+    try:
+        obj = strategy if not isinstance(strategy, type) and hasattr(strategy, "decide") else strategy(spec)
+    except Exception as exc:
+        error = strategy_error("raise", f"making the strategy raised {describe_exception(exc)}", exc)
+        return run.ended(None, "first_token", RaceFailed("error", str(error), 0.0, error))
+    core = RaceCore(obj, spec, 0.0, log=run.decisions)
+    now = 0.0
+    while True:
+        action = core.next(now)
+        if isinstance(action, StartAttempt):
+            run.start(core, action.index, now)
+        elif isinstance(action, WakeAt):
+            now = run.advance(core, action.until)
+        elif isinstance(action, Decided) and commit == "end" and run.breaks(action.index):
+            run.cancel_losers(core, action)
+            now = run.advance(core, math.inf)  # to the winner's break (and the facts before it)
+        else:
+            return run.ended(obj, core, action)
 
 
-class _Race:
-    """One simulated race: the model of ``raceway._race.Race``."""
+class _Cancel:
+    """A loser stopped by the driver at the end of the grace window (a heap entry, not a fact)."""
 
-    def __init__(self, strategy: Callable[[RaceSpec], Any] | Any, scenario: Scenario) -> None:
-        self.make = strategy
+    __slots__ = ("index", "t")
+
+    def __init__(self, index: int, t: float) -> None:
+        self.index = index
+        self.t = t
+
+
+class _Run:
+    """What one simulated race has seen: the heap of facts to come, and the record so far."""
+
+    def __init__(self, scenario: Scenario, spec: RaceSpec) -> None:
         self.scenario = scenario
-        self.spec = scenario.spec()
-        self.obj: Any = None
-        self.success_on = "first_token"
-        self.now = 0.0
+        self.spec = spec
         self.decisions: list[tuple[float, Decision]] = []
         self.observed: list[Fact] = []
         self.starts: dict[int, float] = {}
         self.ties: list[float] = []
-        self.pending: list[tuple[float, int, Fact]] = []  # (time, order, fact): a heap
+        self.pending: list[tuple[float, int, Any]] = []  # (time, order, fact): a heap
         self.order = 0  # facts of one instant keep the order they were scheduled in
-        # What has happened to each attempt, for the driver's checks.
-        self.ended: set[int] = set()
-        self.token: set[int] = set()
-        self.failed: set[int] = set()
-        self.answer: dict[int, str] = {}
-        self.winner: int | None = None
-        self.cancel_at: float | None = None
+        self.cancelled: set[int] = set()  # losers stopped at the end of the grace window
+        self.cancel_at: dict[int, float] = {}  # when each running loser is due to stop
+        self.failovers: list[tuple[float, int]] = []
 
-    def run(self) -> Simulation:
-        try:
-            self.begin()
-            steps = 0
-            while True:
-                steps += self.ask()
-                if steps > MAX_STEPS:
-                    raise _Stop("error", f"decide() was asked {MAX_STEPS} times and never ended the race", "runaway")
-        except _Stop as stop:
-            return Simulation(
-                scenario=self.scenario,
-                spec=self.spec,
-                strategy=self.obj,
-                success_on=self.success_on,
-                outcome=stop.outcome,
-                winner=self.winner,
-                decided_at=self.now,
-                cancel_losers_at=self.cancel_at,
-                reason=stop.reason,
-                rule=stop.rule,
-                starts=dict(self.starts),
-                facts=tuple(self.observed),
-                decisions=tuple(self.decisions),
-                ties=tuple(self.ties),
-            )
+    def start(self, core: RaceCore, i: int, now: float) -> None:
+        self.starts[i] = now
+        self.observed.append(Started(i, now))
+        for fact in self.scenario.participants[core.origin[i]].facts(i, now):
+            self._schedule(fact.t, fact)
 
-    def begin(self) -> None:
-        make = self.make
-        try:
-            self.obj = make if not isinstance(make, type) and hasattr(make, "decide") else make(self.spec)
-        except Exception as exc:
-            raise _Stop("error", f"making the strategy raised {_exc(exc)}", "raise") from exc
-        self.success_on = str(getattr(self.obj, "success_on", "first_token"))
+    def _schedule(self, t: float, event: Fact | _Cancel) -> None:
+        heapq.heappush(self.pending, (t, self.order, event))
+        self.order += 1
 
-    def ask(self) -> int:
-        """Ask until the strategy waits, then move the clock; or until it ends the race.
+    def breaks(self, i: int) -> bool:
+        """Whether the winner ``i`` fails later (its break, before the end: nothing was committed)."""
+        return any(isinstance(f, Failed) and f.index == i for _, _, f in self.pending)
 
-        The driver's ``_advance`` and ``_drive`` in one.
+    def cancel_losers(self, core: RaceCore, decided: Decided) -> None:
+        """Losers still running stop at the end of the grace window, as the driver does; never the winner."""
+        self.cancel_at.pop(decided.index, None)
+        running = {f.index for _, _, f in self.pending if not isinstance(f, _Cancel)} - {decided.index}
+        for i in running - self.cancelled:
+            self.cancel_at[i] = decided.cancel_losers_at
+            self._schedule(decided.cancel_losers_at, _Cancel(i, decided.cancel_losers_at))
 
-        Returns how many times ``decide`` was asked.
-        """
-        asked = 0
-        while True:  # bounded: each turn but the last starts an attempt, and none starts twice
-            asked += 1
-            try:
-                d = self.obj.decide(self.now)
-            except Exception as exc:
-                raise _Stop("error", f"decide({fmt_time(self.now)}) raised {_exc(exc)}", "raise") from exc
-            self.decisions.append((self.now, d))
-            kind = type(d)  # exact types, as the driver dispatches
-            if kind is Start:
-                self.start(self.index_of(d, "started"))
-            elif kind is Pick:
-                self.pick(self.index_of(d, "picked"), d.cancel_losers_at)
-            elif kind is GiveUp:
-                raise _Stop("gave_up", str(d.reason))
-            elif kind is Wait:
-                self.wait(d.until)
-                return asked
-            else:
-                raise _Stop("error", f"decide() returned {d!r}, not Start, Pick, Wait or GiveUp", "decision")
-
-    def index_of(self, d: Start | Pick, verb: str) -> int:
-        i = d.index
-        n = len(self.scenario.participants)
-        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
-            raise _Stop("error", f"{verb} attempt {i!r}, which does not exist ({n} participants)", "range")
-        return i
-
-    def start(self, i: int) -> None:
-        participant = self.scenario.participants[i]
-        if i in self.starts:
-            raise _Stop("error", f"started {participant.name} twice", "start_twice")
-        self.starts[i] = self.now
-        self.observe(Started(i, self.now))
-        for fact in participant.facts(i, self.now):
-            heapq.heappush(self.pending, (fact.t, self.order, fact))
-            self.order += 1
-
-    def pick(self, i: int, cancel_losers_at: float) -> None:
-        if self.success_on == "complete":
-            succeeded = bool(self.answer.get(i))
-        else:
-            succeeded = i in self.token and i not in self.failed
-        if not succeeded:
-            why = "never started" if i not in self.starts else _why_not(i, self.success_on, self.observed)
-            raise _Stop("error", f"picked {self.scenario.participants[i].name}, which {why}", "winner")
-        self.winner, self.cancel_at = i, float(cancel_losers_at)
-        raise _Stop("picked")
-
-    def wait(self, until: float | None) -> None:
-        """Move the clock to the next fact or to ``until``, never past the deadline; facts first on a tie."""
-        deadline = self.spec.deadline
-        if self.now >= deadline:
-            raise _Stop("timeout", "the deadline passed")
-        if len(self.starts) == len(self.scenario.participants) and all(i in self.ended for i in self.starts):
-            raise _Stop("exhausted", "it waited with no attempt running and none left to start")
-        wake = deadline if until is None or until <= self.now else min(until, deadline)
-        next_fact = self.pending[0][0] if self.pending else math.inf
+    def advance(self, core: RaceCore, wake: float) -> float:
+        """Move the clock to the next fact or to ``wake``; tell the core every fact of that instant."""
+        pending = self.pending
+        next_fact = pending[0][0] if pending else math.inf
         if abs(next_fact - wake) <= TIE:
             self.ties.append(wake)
         if next_fact > wake:
-            self.now = wake
-            return
-        self.now = next_fact
-        while self.pending and self.pending[0][0] == next_fact:
-            _, _, fact = heapq.heappop(self.pending)
+            return wake
+        winner = core.outcome.index if isinstance(core.outcome, Decided) else None
+        while pending and pending[0][0] == next_fact:
+            _, _, fact = heapq.heappop(pending)
+            if fact.index in self.cancelled:
+                continue
+            if isinstance(fact, _Cancel):
+                if self.cancel_at.get(fact.index) == fact.t:  # not since made the winner
+                    self.cancelled.add(fact.index)
+                    core.cancelled(fact.index, fact.t)
+                continue
+            self.observed.append(fact)
             if isinstance(fact, FirstToken):
-                self.token.add(fact.index)
+                core.first_token(fact.index, fact.t)
             elif isinstance(fact, Completed):
-                self.ended.add(fact.index)
-                self.answer[fact.index] = fact.text
-                if fact.text:
-                    self.token.add(fact.index)
-            elif isinstance(fact, Failed):
-                self.ended.add(fact.index)
-                self.failed.add(fact.index)
-            self.observe(fact)
+                core.completed(fact.index, fact.t, fact.text, fact.finish_reason)
+            elif fact.index == winner:
+                core.winner_broke(fact.t, fact.kind)
+                self.failovers.append((fact.t, fact.index))
+                winner = None
+            else:
+                core.failed(fact.index, fact.t, fact.kind)
+        return next_fact
 
-    def observe(self, fact: Fact) -> None:
-        self.observed.append(fact)
-        try:
-            self.obj.observe(fact)
-        except Exception as exc:
-            raise _Stop("error", f"observe({fact!r}) raised {_exc(exc)}", "raise") from exc
+    def ended(self, obj: Any, core: RaceCore | str, action: Action) -> Simulation:
+        success_on = core if isinstance(core, str) else core.success_on
+        if isinstance(action, Decided):
+            outcome: Outcome = "picked"
+            winner: int | None = action.index
+            cancel: float | None = action.cancel_losers_at
+            reason, rule = "", None
+        else:
+            assert isinstance(action, RaceFailed)
+            outcome, winner, cancel, reason = action.outcome, None, None, action.reason
+            rule = None if action.error is None else action.error.rule
+        return Simulation(
+            scenario=self.scenario,
+            spec=self.spec,
+            strategy=obj,
+            success_on=str(success_on),
+            outcome=outcome,
+            winner=winner,
+            decided_at=action.at,
+            cancel_losers_at=cancel,
+            reason=reason,
+            rule=rule,
+            starts=dict(self.starts),
+            facts=tuple(self.observed),
+            decisions=tuple(self.decisions),
+            ties=tuple(self.ties),
+            failovers=() if isinstance(core, str) else tuple(core.broken),
+            origin=() if isinstance(core, str) else tuple(core.origin),
+        )
 
 
-def _why_not(i: int, success_on: str, observed: list[Fact]) -> str:
-    mine = [f for f in observed if f.index == i]
-    for f in mine:
-        if isinstance(f, Failed):
-            return f"failed at {fmt_time(f.t)}"
-    if success_on == "complete":
-        for f in mine:
-            if isinstance(f, Completed):
-                return f"completed empty at {fmt_time(f.t)}"
-        return "has not completed (the strategy succeeds on complete answers)"
-    for f in mine:
-        if isinstance(f, Completed):
-            return f"completed empty at {fmt_time(f.t)}"
-    return "has not produced a token"
 
-
-def _exc(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
