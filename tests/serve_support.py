@@ -76,14 +76,8 @@ LEAKED_KEY = "sk-live-abcdefghijklmnop"
 
 
 async def tool_answer(request: Any) -> AsyncIterator[Chunk]:
-    """A text token, then one tool call streamed in three pieces, with usage.
-
-    The text comes first because the race driver does not yet take a
-    tool-call delta as a first token (the core refactor does that); until
-    then a tool-call-only answer would be an "empty answer".
-    """
+    """One tool call streamed in three pieces (no text at all), with usage."""
     REQUESTS.append(request)
-    yield Chunk("x")
     yield Chunk(tool_calls=(ToolCallDelta(0, id="call_w1", name="get_weather"),))
     yield Chunk(tool_calls=(ToolCallDelta(0, arguments='{"city": '),))
     yield Chunk(tool_calls=(ToolCallDelta(0, arguments='"Paris"}'),))
@@ -94,7 +88,7 @@ async def tool_answer(request: Any) -> AsyncIterator[Chunk]:
 
 
 async def tool_only(request: Any) -> AsyncIterator[Chunk]:
-    """A tool call and no text at all: an answer once the core takes a tool-call delta as a first token."""
+    """A whole tool call in one delta, and no text."""
     yield Chunk(tool_calls=(ToolCallDelta(0, id="call_t1", name="lookup", arguments='{"q": 1}'),))
     yield Chunk(finish_reason="tool_calls")
 

@@ -77,7 +77,8 @@ async def test_tool_use_thinking_and_cached_usage() -> None:
         "name": "get_weather", "description": "Weather now", "parameters": {"type": "object"}}}]
     assert params["tool_choice"] == "required" and params["parallel_tool_calls"] is False
     for message in (whole, streamed):
-        use = next(b for b in message.content if b.type == "tool_use")
+        assert [b.type for b in message.content] == ["tool_use"]  # a tool call, no text
+        use = message.content[0]
         assert (use.id, use.name, use.input) == ("call_w1", "get_weather", {"city": "Paris"})
         assert message.stop_reason == "tool_use"
         # Anthropic counts input without the cached part

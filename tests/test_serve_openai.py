@@ -88,6 +88,7 @@ async def test_tool_calls_and_usage_pass_through() -> None:
     params = serve_support.REQUESTS[0].params
     assert params["tools"] == tools and params["tool_choice"] == "auto" and params["parallel_tool_calls"] is False
     assert "stream" not in params and "stream_options" not in params
+    assert whole.choices[0].message.content is None  # a tool call, no text
     call = whole.choices[0].message.tool_calls[0]
     assert (call.id, call.type, call.function.name, call.function.arguments) == (
         "call_w1", "function", "get_weather", '{"city": "Paris"}',
@@ -105,8 +106,7 @@ async def test_tool_calls_and_usage_pass_through() -> None:
     assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 4
 
 
-@pytest.mark.xfail(reason="the race driver does not yet take a tool-call delta as a first token (core refactor)", strict=False)
-async def test_a_tool_call_without_text_is_an_answer() -> None:
+async def test_a_tool_call_in_one_delta() -> None:
     async with serving() as gw:
 
         async def call() -> Any:
@@ -265,3 +265,30 @@ async def test_models_list_the_virtual_models() -> None:
     assert [m.id for m in listing.data][:3] == ["fast", "slowest", "tools"]
     assert listing.data[0].object == "model" and listing.data[0].owned_by == "raceway"
     assert one.id == "fast" and one.model_extra["providers"] == ["quick/quick-1", "slow/slow-1"]
+
+
+async def test_tool_calls_from_a_loopback_http_provider() -> None:
+    from fake_upstream import serve_fake_upstream
+
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    async with serve_fake_upstream() as up:
+        up.behave("tool", text="", tool_calls=({"name": "get_weather", "arguments": '{"city": "Paris"}'},))
+        config = serve_support.CONFIG.replace(
+            "providers:\n", f'providers:\n  http_tool: {{type: openai, base_url: "{up.openai_url("tool")}", model: fake-gpt}}\n', 1
+        ).replace("virtual_models:\n", "virtual_models:\n  http_tools: {providers: [http_tool]}\n", 1)
+        async with serving(config) as gw:
+
+            async def call() -> Any:
+                client = openai_client(gw)
+                whole = await client.chat.completions.create(model="http_tools", messages=MESSAGES, tools=tools)
+                stream = await client.chat.completions.create(model="http_tools", messages=MESSAGES, tools=tools, stream=True)
+                return whole, [c async for c in stream]
+
+            whole, chunks = await in_asyncio(call)
+    assert up.requests("tool")[0].body["tools"] == tools  # passed on unchanged
+    call = whole.choices[0].message.tool_calls[0]
+    assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "Paris"}')
+    assert whole.choices[0].finish_reason == "tool_calls" and whole.model == "fake-gpt"
+    deltas = [d for c in chunks if c.choices for d in (c.choices[0].delta.tool_calls or [])]
+    assert deltas[0].function.name == "get_weather"
+    assert "".join(d.function.arguments or "" for d in deltas) == '{"city": "Paris"}'
