@@ -356,6 +356,21 @@ async def test_metrics_parse_and_count() -> None:
     assert value("raceway_http_requests_in_flight", "raceway_http_requests_in_flight") >= 1  # this scrape
 
 
+async def test_metrics_total_cost_and_waste() -> None:
+    prices = "prices: {input_per_mtok: 1000000, output_per_mtok: 1000000}"
+    config = CONFIG.replace(
+        'text: "Hello from quick."}', f'text: "Hello from quick.", {prices}}}'
+    ).replace('text: "Hello from slow."}', f'text: "Hello from slow.", {prices}}}')
+    async with serving(config) as gw, client(gw) as http:
+        await http.post("/v1/chat/completions", json=CHAT)  # (the race is booked before the answer goes out)
+        text = (await http.get("/metrics")).text
+    samples = {(s.name, s.labels.get("provider")): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("raceway_cost_usd_total", "quick")] > 0
+    assert ("raceway_wasted_cost_usd_total", "quick") not in samples  # the winner wasted nothing
+    # the loser, cancelled at the win, still cost its prompt
+    assert samples[("raceway_wasted_cost_usd_total", "slow")] == samples[("raceway_cost_usd_total", "slow")] > 0
+
+
 async def test_two_gateways_on_one_engine_count_alone() -> None:
     async with raceway.open_engine(raceway.loads_config(CONFIG)) as engine:
         async with open_gateway(engine, port=0) as one, open_gateway(engine, port=0) as two:

@@ -17,6 +17,10 @@ metric                                      type       from
 ``raceway_races_in_flight``                 gauge      ``race_started`` .. ``race_finished``
 ``raceway_tokens_total``                    counter    the winner's reported usage
 ``{provider,model,type}``                              (``input``, ``output``)
+``raceway_cost_usd_total``                  counter    each priced attempt's ``cost_usd``
+``{provider,model}``
+``raceway_wasted_cost_usd_total``           counter    the same, for attempts that did not win
+``{provider,model}``
 ``raceway_provider_cooling_down``           gauge      1 while the tracker benches it (read at
 ``{provider,model}``                                   scrape time, so a cooldown ends on time)
 ``raceway_http_requests_in_flight``         gauge      the gateway's requests being answered
@@ -70,6 +74,13 @@ class GatewayMetrics:
             "raceway_tokens", "Tokens of winning answers as providers report them.",
             ("provider", "model", "type"), registry=registry,
         )
+        self.cost = Counter(
+            "raceway_cost_usd", "What attempts cost at their prices (USD).", ("provider", "model"), registry=registry,
+        )
+        self.wasted = Counter(
+            "raceway_wasted_cost_usd", "What attempts that did not win cost (USD).", ("provider", "model"),
+            registry=registry,
+        )
         self.requests_in_flight = Gauge(
             "raceway_http_requests_in_flight", "Gateway HTTP requests being answered now.", registry=registry
         )
@@ -98,6 +109,10 @@ class GatewayMetrics:
             self.attempts.labels(a.provider, a.model, a.status).inc()
             if a.ttft_ms is not None:
                 self.ttft.labels(a.provider, a.model).observe(a.ttft_ms / 1000)
+            if a.cost_usd:
+                self.cost.labels(a.provider, a.model).inc(a.cost_usd)
+                if a.status != "won":
+                    self.wasted.labels(a.provider, a.model).inc(a.cost_usd)
             if a.index == event.winner and event.usage:
                 for name in ("input", "output"):
                     n = event.usage.get(f"{name}_tokens")
