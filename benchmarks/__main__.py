@@ -20,6 +20,7 @@ BENCHMARKS = {
     "monitor": ["-m", "benchmarks.bench_monitor"],
     "strategies": ["-m", "benchmarks.bench_strategies"],
     "dashboard": ["-m", "benchmarks.bench_dashboard"],
+    "serve": ["-m", "benchmarks.bench_serve"],
     "telemetry": ["-m", "benchmarks.bench_telemetry"],
     "shared": ["-m", "benchmarks.bench_shared"],
 }

@@ -186,6 +186,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--scenario", help="planned: one of the learning scenarios (identical, one_fast, heavy_tail, one_bad)")
     bench.set_defaults(func=cmd_bench)
 
+    serve = sub.add_parser("serve", help="serve the OpenAI/Anthropic-compatible racing gateway over HTTP")
+    _config_arg(serve)
+    serve.add_argument("--host", help="address to listen on (default serve.host: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default serve.port: 8765; 0: any free one)")
+    serve.set_defaults(func=cmd_serve)
+
     stats = sub.add_parser("stats", help="print the performance file as a table")
     _config_arg(stats)
     stats.add_argument("--all", action="store_true", help="every provider/model in the file, not only the config's")
@@ -535,6 +541,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(_bench.markdown(report))
     print(_bench.terminal_cdf(report))
     print("wrote " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The gateway until SIGINT/SIGTERM: it drains in-flight requests, then stops (0, or 130 on Ctrl-C)."""
+    from ._gateway import run_gateway
+
+    config = _load(args)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
+    # The drain ends the run by itself; grace_s is the backstop after it.
+    run_stoppable(run_gateway, config, args.host, args.port, grace_s=config.serve.drain_timeout_s + 2.0)
     return EXIT_OK
 
 

@@ -184,6 +184,25 @@ class Prices:
 
 
 @frozen(kw_only=True)
+class ServeConfig:
+    """``raceway serve``: where it listens, who may call it, what it accepts.
+
+    ``api_keys_env`` names an environment variable holding comma-separated
+    gateway keys; when set, ``/v1/...`` needs one of them (``Authorization:
+    Bearer KEY`` or ``x-api-key: KEY``). ``max_body_bytes`` caps a request
+    body (413 beyond it; Anthropic's own limit, 32 MB, by default).
+    ``drain_timeout_s`` is how long SIGINT/SIGTERM wait for in-flight
+    requests before stopping them.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = ranged(8765, Range(low=0, high=65535, what="a port number (0-65535; 0: any free one)"))
+    api_keys_env: str | None = None
+    max_body_bytes: int = ranged(32_000_000, Range(low=0, low_open=True, what="a positive number of bytes"))
+    drain_timeout_s: float = ranged(5.0, Range(low=0, what="0 or more seconds"))
+
+
+@frozen(kw_only=True)
 class OpenAIProvider:
     """Any OpenAI-compatible chat completions endpoint (``POST {base_url}/chat/completions``)."""
 
@@ -325,6 +344,7 @@ class Config:
     cooldown: CooldownConfig = field(factory=CooldownConfig)
     monitor: MonitorConfig = field(factory=MonitorConfig)
     http: HttpConfig = field(factory=HttpConfig)
+    serve: ServeConfig = field(factory=ServeConfig)
     providers: dict[str, ProviderDef] = field(factory=dict)
     virtual_models: dict[str, VirtualModel] = field(factory=dict)
     default_virtual_model: str = ""
