@@ -147,6 +147,21 @@ class Cooldowns:
             allowed[best] = True
         return allowed
 
+    def impose(self, label: str, until: float, reason: str) -> bool:
+        """Bench ``label`` until ``until`` (epoch s) for ``reason``, as another engine of the fleet did.
+
+        ``False`` when it was already benched at least that long. Its trial
+        race, after ``until``, brings it back as after any cooldown.
+        """
+        b = self.breakers.get(label)
+        if b is None:
+            b = self.breakers[label] = _Breaker()
+        if b.until is not None and b.until >= until:
+            return False
+        b.until, b.reason = until, reason
+        self._cooling.add(label)
+        return True
+
     def until(self, label: str) -> float | None:
         """When ``label``'s cooldown ends (past: it is half-open), ``None`` if not cooling."""
         b = self.breakers.get(label)

@@ -62,24 +62,9 @@ return 1
 def impose(tracker: Tracker, label: str, until: float, reason: str) -> bool:
     """Bench ``label`` in ``tracker``'s breaker until ``until`` (epoch s); ``False`` if it already was.
 
-    Uses ``Cooldowns.impose(label, until, reason)`` when the tracker's
-    cooldowns offer it; today's :class:`~raceway._cooldown.Cooldowns` does
-    not, so this sets its breaker the way a 429 would.
+    (``Cooldowns.impose``: ``admit`` then reads it as any cooldown.)
     """
-    cooldowns: Any = tracker.cooldowns
-    method = getattr(cooldowns, "impose", None)
-    if method is not None:
-        return bool(method(label, until, reason))
-    from ._cooldown import _Breaker
-
-    b = cooldowns._breakers.get(label)
-    if b is None:
-        b = cooldowns._breakers[label] = _Breaker()
-    if b.until is not None and b.until >= until:
-        return False
-    b.until, b.reason = until, reason
-    cooldowns._cooling.add(label)
-    return True
+    return tracker.cooldowns.impose(label, until, reason)
 
 
 class SharedCooldowns:
