@@ -32,10 +32,10 @@ if _typing.TYPE_CHECKING:
     from ._config import PythonProvider as PythonProvider
     from ._config import SimProvider as SimProvider
     from ._config import VirtualModel as VirtualModel
-    from ._config import default_config as default_config
-    from ._config import dumps_config as dumps_config
-    from ._config import load_config as load_config
-    from ._config import loads_config as loads_config
+    from ._config_io import default_config as default_config
+    from ._config_io import dumps_config as dumps_config
+    from ._config_io import load_config as load_config
+    from ._config_io import loads_config as loads_config
     from ._engine import Engine as Engine
     from ._engine import HealthReport as HealthReport
     from ._engine import ModelInfo as ModelInfo
@@ -175,12 +175,12 @@ _EXPORTS: dict[str, str] = {
     "VirtualModel": "._config",
     "Wait": "._strategy",
     "Weighted": "._strategies",
-    "default_config": "._config",
+    "default_config": "._config_io",
     "default_performance_path": "._persist",
     "default_quality_score": "._strategies",
-    "dumps_config": "._config",
-    "load_config": "._config",
-    "loads_config": "._config",
+    "dumps_config": "._config_io",
+    "load_config": "._config_io",
+    "loads_config": "._config_io",
     "open_engine": "._engine",
     "seed_metrics": "._metrics",
     "serve_monitor": "._monitor",

@@ -29,7 +29,8 @@ import attrs
 import trio
 
 from . import __version__
-from ._config import Config, default_config, dumps_config, load_config, show_config
+from ._config import Config
+from ._config_io import default_config, dumps_config, load_config, show_config
 from ._engine import open_engine
 from ._errors import (
     AllProvidersFailedError,

@@ -22,17 +22,9 @@ import httpx
 import trio
 from attrs import frozen
 
-from ._config import (
-    Config,
-    Participant,
-    Prices,
-    ResolvedModel,
-    default_config,
-    import_object,
-    load_config,
-    validate,
-    with_code_providers,
-)
+from ._config import Config, Participant, Prices, ResolvedModel
+from ._config_check import import_object, validate, with_code_providers
+from ._config_io import default_config, load_config
 from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import raceway
-from raceway._config import redacted
+from raceway._config_io import redacted
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "example_config.yaml"
 SEED_TEXT = """\
@@ -210,7 +210,7 @@ def test_duplicate_references_are_distinct_participants() -> None:
 def test_open_engine_validates_a_config_built_in_code() -> None:
     bad = raceway.Config(timeout_ms=0, providers={"s": raceway.SimProvider()})
     with pytest.raises(raceway.ConfigError, match=r"\$\.timeout_ms"):
-        raceway._config.validate(bad)
+        raceway._config_check.validate(bad)
 
 
 def test_redacted_masks_header_values() -> None:

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import raceway
-from raceway import _config
+from raceway import _config, _config_check, _config_io
 from raceway._checks import FREE_TEXT, MAX_DEPTH, MAX_VALUES, RANGE, env_name_problem
 
 KEY = "sk-proj-Zx81mQv0aBcDeFgHiJkLmNoPqRsTuVwXyZ012345"
@@ -70,7 +70,7 @@ def test_ordinary_variable_names_pass(name: str) -> None:
 def test_a_key_in_api_key_env_is_refused_when_built_in_code() -> None:
     config = raceway.Config(providers={"x": raceway.OpenAIProvider(base_url="http://x/v1", model="m", api_key_env=KEY)})
     with pytest.raises(raceway.ConfigError) as info:
-        _config.validate(config)
+        _config_check.validate(config)
     assert KEY not in str(info.value)
 
 
@@ -102,7 +102,7 @@ def test_the_same_bomb_inside_a_reference_config_is_refused_too() -> None:
         "virtual_models": {"v": {"providers": [{"name": "p", "config": {"stop": laughs}}]}},
     }
     with pytest.raises(raceway.ConfigError, match="too large"):
-        _config.config_from_dict(data)
+        _config_io.config_from_dict(data)
 
 
 def test_aliases_of_a_modest_size_still_load() -> None:
@@ -114,7 +114,7 @@ def test_the_size_limit_is_counted_with_aliases_expanded() -> None:
     wide = {"providers": {"p": {"type": "sim"}}, "virtual_models": {"v": {"providers": [
         {"name": "p", "config": {"k": list(range(MAX_VALUES))}}]}}}
     with pytest.raises(raceway.ConfigError, match="too large"):
-        _config.config_from_dict(wide)
+        _config_io.config_from_dict(wide)
 
 
 # ---------------------------------------------------------------- 5: nesting, encodings, NUL
@@ -390,7 +390,7 @@ documents = st.recursive(
 @given(documents)
 def test_any_document_loads_or_is_one_config_error(data: Any) -> None:
     try:
-        config = _config.config_from_dict(data)
+        config = _config_io.config_from_dict(data)
     except raceway.ConfigError as exc:
         assert "\n" not in str(exc)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import raceway
-from raceway._config import dumps_config, loads_config, redacted
+from raceway._config_io import dumps_config, loads_config, redacted
 from raceway._fleet_config import DEFAULT_EVENTS_MAXLEN, redact_url
 
 BASE = "providers: [openai]\n"

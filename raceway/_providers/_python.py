@@ -18,7 +18,7 @@ from typing import Any
 
 from .._chunk import Chunk
 from .._config import PythonProvider as PythonDefinition
-from .._config import import_object
+from .._config_check import import_object
 from ._base import Provider, Request
 
 
