@@ -22,31 +22,24 @@ import httpx
 import trio
 from attrs import frozen
 
-from ._config import Config, Participant, Prices, ResolvedModel
-from ._config_check import import_object, validate, with_code_providers
+from ._config import Config, Participant
+from ._config_check import validate, with_code_providers
 from ._config_io import default_config, load_config
-from ._cost import input_chars, race_budget
 from ._errors import ProviderError, StrategyError
 from ._events import RaceFinished
 from ._exits import own_exception
 from ._messages import check_messages
+from ._plan import Plan, cost_controls, make_plan, wants_json
 from ._providers import Provider, ProviderContext, Request, build_provider, provider_class
 from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
 from ._shared import keep_shared
-from ._strategies import BUILTIN, FirstWins, Hedged, Quality, Weighted
-from ._strategy import Contender, HedgeBudget, RaceSpec, StrategyFactory
-from ._tracker import AUTO_HEDGE_FALLBACK_S, ProviderStats, RacePolicy, Tracker
+from ._strategy import Contender, RaceSpec
+from ._tracker import ProviderStats, Tracker
 
 log = logging.getLogger("raceway")
 
-#: ``hedge.delay_ms: auto`` waits for the ``1 - max_extra_load`` quantile of the
-#: running provider's recent TTFTs — so about ``max_extra_load`` of races
-#: hedge, spending the budget where the tail starts — kept within these bounds
-#: (p75 .. p99: always "a high percentile")...
-AUTO_HEDGE_QUANTILE_RANGE = (0.75, 0.99)
-#: (Before any TTFT was seen: the tracker's AUTO_HEDGE_FALLBACK_S.)
 #: Races that went well are learned from in batches this often, off the callers' path.
 LEARN_BATCH_S = 0.05
 #: How long closing providers and the HTTP client may take when the engine exits.
@@ -83,25 +76,6 @@ class HealthReport:
         return self.ok
 
 
-@frozen
-class _Plan:
-    """What every race of one virtual model shares, worked out once."""
-
-    model: ResolvedModel
-    providers: tuple[Provider, ...]
-    factory: StrategyFactory
-    strategy_name: str
-    budget: HedgeBudget
-    scorer: Callable[..., float] | None
-    labels: tuple[str, ...]
-    hedge_delay: float | None  # seconds; None: auto, per provider from the tracker
-    hedge_quantile: float
-    prices: tuple[Prices | None, ...] | None  # by participant; None when none is priced
-    # Learning (issue 13): cooldown kind and rate caps; Thompson draws for strategies that read scores.
-    policy: RacePolicy
-    explore: bool
-
-
 class Engine:
     """Races providers for requests. Make one with :func:`open_engine`."""
 
@@ -120,7 +94,7 @@ class Engine:
         # Provider objects built in code take their name's place; the others are built from config.
         self._providers: dict[str, Provider] = dict(providers or {})
         self._context = ProviderContext(http_client=self._http_client)
-        self._plans: dict[str | None, _Plan] = {}
+        self._plans: dict[str | None, Plan] = {}
         self._listeners: list[Callable[[Any], None]] = []
         self._tracker = Tracker()
         # Races that went well, waiting to be learned from in a batch (see _race_finished).
@@ -170,7 +144,7 @@ class Engine:
         return race.result
 
     def _new_race(
-        self, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
+        self, plan: Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
     ) -> Race:
         resolved = plan.model
         tracker = self._tracker  # a batch of good races may be unlearned yet: scores lag by at most LEARN_BATCH_S
@@ -212,7 +186,7 @@ class Engine:
             grace=resolved.grace_period_ms / 1000,
             budget=plan.budget,
             scorer=plan.scorer,
-            wants_json=_wants_json(params),
+            wants_json=wants_json(params),
         )
         try:
             strategy = plan.factory(spec)
@@ -239,81 +213,18 @@ class Engine:
             first_token_any=resolved.first_token == "any",
             hold=hold,
             learn_later=admitted is None and not plan.policy.capped,  # a capped race frees its slots when learned
-            **self._cost_controls(plan, messages, params, [c.index for c in contenders], admitted),
+            **cost_controls(plan, tracker, messages, params, [c.index for c in contenders], admitted),
         )
 
-    def _cost_controls(
-        self,
-        plan: _Plan,
-        messages: list[dict[str, Any]],
-        params: dict[str, Any],
-        contenders: list[int],
-        admitted: list[bool] | None,
-    ) -> dict[str, Any]:
-        """What a race needs to cost its attempts and keep ``max_cost_per_race_usd`` (nothing, unpriced)."""
-        limit = plan.model.max_cost_per_race_usd
-        if plan.prices is None and limit is None:
-            return {}
-        chars = input_chars(messages)
-        out: dict[str, Any] = {}
-        if plan.prices is not None:
-            out["pricing"] = (plan.prices, chars)
-        if limit is not None:
-            numbers = [i for i in range(len(plan.labels)) if admitted is None or admitted[i]]
-            prices = plan.prices or (None,) * len(plan.labels)
-            budget = race_budget(
-                limit,
-                [prices[numbers[c]] for c in contenders],
-                chars,
-                params,
-                [self._tracker.mean_output_tokens(plan.labels[numbers[c]]) for c in contenders],
-            )
-            assert budget is not None
-
-            def gate(started: list[int], i: int) -> tuple[str, str] | None:
-                return None if budget.allows(started, i) else ("budget", budget.reason(started, i))
-
-            out["gate"] = gate
-        return out
-
-    def _plan(self, model: str | None) -> _Plan:
+    def _plan(self, model: str | None) -> Plan:
         plan = self._plans.get(model)
         if plan is None:
             resolved = self.config.resolve(model)
             # One plan (and one hedge budget) per virtual model, however the caller names it.
             plan = self._plans.get(resolved.name)
-            if plan is not None:
-                self._plans[model] = plan
-                return plan
-            lo, hi = AUTO_HEDGE_QUANTILE_RANGE
-            name = resolved.strategy
-            factory: StrategyFactory = BUILTIN[name] if name in BUILTIN else import_object(name)
-            scorer = import_object(resolved.quality_scorer) if resolved.quality_scorer else None
-            one_at_a_time = isinstance(factory, type) and issubclass(factory, Hedged)
-            plan = _Plan(
-                model=resolved,
-                providers=tuple(self._provider(p) for p in resolved.participants),
-                factory=factory,
-                strategy_name=name,
-                budget=HedgeBudget(max_extra_load=resolved.hedge.max_extra_load),
-                scorer=scorer,
-                labels=tuple(p.label for p in resolved.participants),
-                hedge_delay=(
-                    AUTO_HEDGE_FALLBACK_S  # not read by these: spare the per-race percentile
-                    if factory in (FirstWins, Weighted, Quality)
-                    else None
-                    if resolved.hedge.delay_ms == "auto"
-                    else resolved.hedge.delay_ms / 1000
-                ),
-                hedge_quantile=min(hi, max(lo, 1.0 - resolved.hedge.max_extra_load)),
-                prices=(
-                    tuple(p.prices for p in resolved.participants)
-                    if any(p.prices is not None for p in resolved.participants)
-                    else None
-                ),
-                policy=self._tracker.policy(resolved, one_at_a_time=one_at_a_time),
-                explore=factory not in (FirstWins, Quality),
-            )
+            if plan is None:
+                providers = tuple(self._provider(p) for p in resolved.participants)
+                plan = make_plan(resolved, providers, self._tracker)
             self._plans[model] = self._plans[resolved.name] = plan
         return plan
 
@@ -503,7 +414,7 @@ class _RaceContext:
     __slots__ = ("_engine", "_hold", "_messages", "_nursery", "_nursery_manager", "_params", "_plan", "_race")
 
     def __init__(
-        self, engine: Engine, plan: _Plan, messages: list[dict[str, Any]], params: dict[str, Any], *, hold: bool
+        self, engine: Engine, plan: Plan, messages: list[dict[str, Any]], params: dict[str, Any], *, hold: bool
     ) -> None:
         self._engine = engine
         self._hold = hold
@@ -594,12 +505,6 @@ async def open_engine(
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):
                     await engine._aclose()
-
-
-def _wants_json(params: dict[str, Any]) -> bool:
-    """Whether the call asked for JSON output (``response_format`` json_object or json_schema)."""
-    fmt = params.get("response_format")
-    return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:

@@ -61,10 +61,11 @@ from typing import Any
 
 import trio
 
+from ._actions import Decided, Gate, RaceFailed, SkipAttempt, StartAttempt
 from ._attempt import Attempt, error_kind, failure, stopped_error
 from ._chunk import Chunk
 from ._config import Prices
-from ._core import Decided, Gate, RaceCore, RaceFailed, SkipAttempt, StartAttempt
+from ._core import RaceCore
 from ._cost import price_records, race_cost
 from ._errors import (
     ProviderProtocolError,

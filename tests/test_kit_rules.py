@@ -104,7 +104,7 @@ async def test_what_the_engine_refuses_the_kit_reports_as_a_broken_rule(autojump
 
 
 def test_rules_are_the_race_cores() -> None:
-    from raceway._core import RULES as CORE
+    from raceway._actions import RULES as CORE
 
     assert RULES is CORE
     assert {"protocol", "winner", "start_twice", "range", "decision", "raise", "deadline", "success_kept",

@@ -11,8 +11,8 @@ from hypothesis import find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, NoSuchExample
 
-from .._core import MAX_DECISIONS
-from .._core import RULES as CORE_RULES
+from .._actions import MAX_DECISIONS
+from .._actions import RULES as CORE_RULES
 from .._strategy import RaceSpec, Wait
 from ._draw import race_scenarios
 from ._scenario import Scenario, fmt_time

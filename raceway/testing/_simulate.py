@@ -33,18 +33,18 @@ from typing import Any, Literal
 
 from attrs import frozen
 
-from .._core import (
+from .._actions import (
     TIE,
     Action,
     Decided,
     Outcome,
-    RaceCore,
     RaceFailed,
     StartAttempt,
     WakeAt,
     describe_exception,
     strategy_error,
 )
+from .._core import RaceCore
 from .._strategy import (
     Completed,
     Decision,
