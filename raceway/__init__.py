@@ -15,6 +15,9 @@ import typing as _typing
 __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:
+    from ._gateway import Gateway as Gateway
+    from ._gateway import open_gateway as open_gateway
+    from ._gateway import serve_gateway as serve_gateway
     from ._chunk import Chunk as Chunk
     from ._chunk import ThinkingBlock as ThinkingBlock
     from ._chunk import ToolCall as ToolCall
@@ -101,6 +104,9 @@ if _typing.TYPE_CHECKING:
 
 #: Public name -> the private module that defines it.
 _EXPORTS: dict[str, str] = {
+    "Gateway": "._gateway",
+    "open_gateway": "._gateway",
+    "serve_gateway": "._gateway",
     "AllProvidersFailedError": "._errors",
     "Answer": "._strategy",
     "AttemptView": "._strategy",
