@@ -232,6 +232,16 @@ class ProviderView:
     def score(self) -> float | None:
         return _number(self.stats.get("score"))
 
+    @property
+    def cost_usd(self) -> float | None:
+        """What its attempts cost at the engine's prices (``None``: not reported)."""
+        return _number(self.stats.get("cost_usd"))
+
+    @property
+    def wasted_cost_usd(self) -> float | None:
+        """The part of that spent on attempts that did not win."""
+        return _number(self.stats.get("wasted_cost_usd"))
+
     def cooldown_left_s(self, now_ts: float) -> float | None:
         """Seconds of cooldown left at ``now_ts`` (engine clock); ``None`` when not cooling down.
 

@@ -146,10 +146,11 @@ class RacesPanel(Panel):
 
 # ---------------------------------------------------------------- providers
 
-PROVIDER_COLUMNS = ("name", "races", "wins", "win", "fail", "cool", "p50", "p95", "score", "spark")
+PROVIDER_COLUMNS = ("name", "races", "wins", "win", "fail", "cool", "p50", "p95", "score", "cost", "waste", "spark")
 PROVIDER_HEADINGS = {
     "name": "provider/model", "races": "races", "wins": "wins", "win": "win%", "fail": "fail",
-    "cool": "cooldown", "p50": "p50", "p95": "p95", "score": "score", "spark": "recent ttft",
+    "cool": "cooldown", "p50": "p50", "p95": "p95", "score": "score", "cost": "cost $", "waste": "wasted $",
+    "spark": "recent ttft",
 }  # fmt: skip
 
 
@@ -235,7 +236,17 @@ def provider_cells(p: ProviderView, now_ts: float) -> dict[str, tuple[str, str]]
         "p50": (ms(p.ttft_p50_ms), "" if p.ttft_p50_ms is not None else "-muted"),
         "p95": (ms(p.ttft_p95_ms), "" if p.ttft_p95_ms is not None else "-muted"),
         "score": ("–", "-muted") if score is None else (f"{score:.2f}", "-ok" if score >= 0.6 else "-bad" if score < 0.4 else ""),
+        "cost": usd(p.cost_usd),
+        "waste": usd(p.wasted_cost_usd, bad=True),
     }
+
+
+def usd(value: float | None, bad: bool = False) -> tuple[str, str]:
+    """A dollar figure for a cell: four significant digits at most, muted when nothing was priced."""
+    if not value:
+        return "–", "-muted"
+    text = f"{value:.4f}" if value < 10 else f"{value:,.2f}"
+    return text, "-bad" if bad else ""
 
 
 class ProvidersPanel(VerticalScroll):
@@ -271,6 +282,8 @@ class ProvidersPanel(VerticalScroll):
             view = m.providers[label]
             row.cells = provider_cells(view, now)
             row.spark = (tuple(view.samples), view.floor_ms, view.ceiling_ms)
+        # The cost columns show once the engine prices anything (``prices:`` in its config).
+        self.set_class(any(m.providers[lb].cost_usd for lb in labels), "-priced")
         title = f"Providers · {len(labels)}"
         if self.border_title != title:  # setting it repaints the whole panel
             self.border_title = title

@@ -15,9 +15,6 @@ import typing as _typing
 __version__ = "0.1.0"
 
 if _typing.TYPE_CHECKING:
-    from ._gateway import Gateway as Gateway
-    from ._gateway import open_gateway as open_gateway
-    from ._gateway import serve_gateway as serve_gateway
     from ._chunk import Chunk as Chunk
     from ._chunk import ThinkingBlock as ThinkingBlock
     from ._chunk import ToolCall as ToolCall
@@ -69,6 +66,9 @@ if _typing.TYPE_CHECKING:
     from ._events import RaceFinished as RaceFinished
     from ._events import RaceStarted as RaceStarted
     from ._events import StatsSnapshot as StatsSnapshot
+    from ._gateway import Gateway as Gateway
+    from ._gateway import open_gateway as open_gateway
+    from ._gateway import serve_gateway as serve_gateway
     from ._metrics import SeedMetrics as SeedMetrics
     from ._metrics import seed_metrics as seed_metrics
     from ._monitor import serve_monitor as serve_monitor

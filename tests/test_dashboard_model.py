@@ -454,3 +454,14 @@ def test_race_details_name_the_race_as_the_list_and_show_its_times() -> None:
     assert "first token to caller 251ms · total Σ400ms" in text
     assert "★ steady/steady-2" in text and "250ms" in text and "rate_limited: HTTP 429" in text
     assert " – " not in text
+
+
+def test_provider_cells_show_cost_and_waste_when_the_engine_prices() -> None:
+    from dashboard.views import ProviderView
+    from dashboard.widgets import provider_cells
+
+    priced = ProviderView("a/m", stats={"races": 3, "wins": 1, "cost_usd": 0.01234, "wasted_cost_usd": 0.0081})
+    cells = provider_cells(priced, 0.0)
+    assert cells["cost"] == ("0.0123", "") and cells["waste"] == ("0.0081", "-bad")
+    unpriced = provider_cells(ProviderView("b/m", stats={"races": 3}), 0.0)
+    assert unpriced["cost"] == ("–", "-muted")
