@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from attrs import frozen
 
@@ -46,6 +47,9 @@ class RateCaps:
         self._caps: dict[str, Caps] = {}
         self._in_flight: dict[str, int] = {}
         self._sent: dict[str, deque[float]] = {}
+        #: With ``redis:`` configured, the fleet's side of the caps (``_fleet_caps.FleetCaps``):
+        #: then a cap holds across every engine of the fleet, not per process.
+        self.fleet: Any = None
 
     def configure(self, provider: str, max_in_flight: int | None, rpm: int | None) -> bool:
         """Set ``provider``'s caps; returns whether it has any."""
@@ -59,6 +63,11 @@ class RateCaps:
         """Take a slot of ``provider`` for one attempt: ``None`` when granted, else why not (one line)."""
         caps = self._caps.get(provider)
         if caps is None:
+            return None
+        if self.fleet is not None:
+            if not self.fleet.try_start(provider, rpm=caps.rpm, max_in_flight=caps.max_in_flight):
+                return f"rate cap: the fleet's share of max_in_flight {caps.max_in_flight} / rpm {caps.rpm} is in use"
+            self._in_flight[provider] = self._in_flight.get(provider, 0) + 1
             return None
         n = self._in_flight.get(provider, 0)
         if caps.max_in_flight is not None and n >= caps.max_in_flight:
@@ -81,6 +90,9 @@ class RateCaps:
         n = self._in_flight.get(provider, 0)
         if n > 0:
             self._in_flight[provider] = n - 1
+        if self.fleet is not None:
+            self.fleet.finished(provider)
+            return
         if not started:
             sent = self._sent.get(provider)
             if sent:

@@ -205,6 +205,8 @@ class Fleet:
                 plan = engine._plans[model] = attrs.evolve(plan, budget=budget)
             return plan
 
+        tracker.caps.fleet = self.caps  # rpm / max_in_flight hold across the fleet
+        self._undo.append(lambda: setattr(tracker.caps, "fleet", None))
         setattr(tracker, "record", shared_record)  # noqa: B010 (an instance attribute over the method)
         setattr(engine, "_plan", shared_plan)  # noqa: B010
         engine._plans.clear()  # plans made before now get the fleet's budget too

@@ -19,3 +19,12 @@ async def limited(request: Request) -> AsyncIterator[str]:
 async def slow(request: Request) -> AsyncIterator[str]:
     await trio.sleep(0.03)
     yield "slow"
+
+
+#: The event ``held`` waits on (a test sets a fresh one per run).
+HOLD: list[trio.Event] = []
+
+
+async def held(request: Request) -> AsyncIterator[str]:
+    await HOLD[0].wait()
+    yield "late"

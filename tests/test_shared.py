@@ -234,3 +234,48 @@ async def test_the_events_stream_stays_capped_and_carries_wire_lines(redis_serve
         assert tags["pid"] == os.getpid() and tags["host"]
         kinds.add(message.type)
     assert {"race_started", "race_finished", "stats"} <= kinds
+
+
+# ---------------------------------------------------------------- rate caps across the fleet
+
+
+async def test_max_in_flight_holds_across_engines_in_their_races(redis_server: RedisServer) -> None:
+    import fleet_providers
+
+    fleet_providers.HOLD[:] = [trio.Event()]
+    text = f"""
+monitor: {{socket: "off"}}
+performance_file: "off"
+grace_period_ms: 0
+redis: {{url: "{redis_server.url}", prefix: "caps"}}
+providers:
+  capped: {{type: python, callable: "fleet_providers:held", max_in_flight: 2}}
+  fine: {{type: python, callable: "fleet_providers:fine"}}
+virtual_models:
+  hold: {{providers: [{{name: capped, model: m}}]}}
+  pair: {{strategy: first_wins, providers: [{{name: capped, model: m}}, {{name: fine, model: m}}]}}
+"""
+    config = raceway.loads_config(text)
+
+    async def hold(engine: raceway.Engine) -> None:
+        try:
+            await engine.complete(MESSAGES, "hold")
+        except raceway.AllProvidersFailedError:
+            pass  # refused: this engine's lease did not cover it yet
+
+    with trio.fail_after(30):
+        async with raceway.open_engine(config) as a, raceway.open_engine(config) as b, trio.open_nursery() as nursery:
+            fa, fb = fleet_of(a), fleet_of(b)
+            assert fa is not None and fb is not None
+            assert a._tracker.caps.fleet is fa.caps  # the engine's rate caps ask the fleet
+            while fa.caps._caps.get("capped") is None or fa.caps._caps["capped"].in_flight < 2:
+                nursery.start_soon(hold, a)  # a wants slots; each round grants what the fleet has
+                await fa.synced()
+            for _ in range(3):  # a holds both slots: b's lease is what is left, nothing
+                await fb.synced()
+            result = await b.complete(MESSAGES, "pair")
+            capped = next(r for r in result.attempts if r.provider == "capped")
+            assert (capped.status, capped.error_kind) == ("not_started", "rate_cap"), result.attempts
+            assert result.provider == "fine"
+            assert fa.caps._caps["capped"].in_flight <= 2
+            fleet_providers.HOLD[0].set()
