@@ -2,11 +2,14 @@
 
     python -m benchmarks.bench_engine [--races 5000] [--in-flight 10000]
 
-Three ways to get one answer from N instant ``python`` providers:
+Four ways to get one answer from N instant ``python`` providers:
 
 * direct — iterate one provider's generator (no racing at all);
 * bare   — a trio nursery racing N tasks, the first token cancels the rest
            (the floor: what any trio racer must pay);
+* shape  — the same with what cancelling losers one by one needs (a cancel
+           scope per attempt, iterators closed, a driver woken by an Event
+           under a deadline): raceway's trio structure without its logic;
 * raceway — ``engine.complete()`` on a ``first_wins`` virtual model of N.
 
 The "added cost" is each median minus direct's. Then N=3 races are held in
@@ -66,14 +69,47 @@ async def bare(n: int) -> None:
             nursery.start_soon(attempt, nursery)
 
 
+async def shape(n: int) -> None:
+    """The trio structure any racer that cancels losers one by one needs, and nothing else.
+
+    A cancel scope per attempt (a loser is stopped at its own time while the
+    winner streams on), the provider's iterator closed, a driver asleep on an
+    Event under a deadline: raceway's shape without its logic (strategy, rules,
+    records, learning). What raceway adds above this is its logic's cost.
+    """
+    req = raceway.Request(messages=MSG, model="m")
+    wake = trio.Event()
+    got: list[str] = []
+
+    async def attempt(scope: trio.CancelScope) -> None:
+        with scope:
+            chunks = inst.instant(req)
+            try:
+                async for chunk in chunks:
+                    if not got:
+                        got.append(chunk)
+                        wake.set()
+            finally:
+                await chunks.aclose()
+
+    async with trio.open_nursery() as nursery:
+        scopes = [trio.CancelScope() for _ in range(n)]
+        for scope in scopes:
+            nursery.start_soon(attempt, scope)
+        with trio.move_on_at(trio.current_time() + 10):
+            await wake.wait()
+        for scope in scopes:
+            scope.cancel()
+
+
 async def measure(n: int, races: int) -> dict[str, Any]:
-    samples: dict[str, list[int]] = {"direct": [], "bare": [], "raceway": []}
+    samples: dict[str, list[int]] = {"direct": [], "bare": [], "shape": [], "raceway": []}
     async with raceway.open_engine(make_config(n)) as engine:
 
         async def one_raceway() -> None:
             await engine.complete(MSG, "v")
 
-        runs = {"direct": direct, "bare": lambda: bare(n), "raceway": one_raceway}
+        runs = {"direct": direct, "bare": lambda: bare(n), "shape": lambda: shape(n), "raceway": one_raceway}
         for fn in runs.values():  # warm up
             for _ in range(200):
                 await fn()
@@ -89,6 +125,7 @@ async def measure(n: int, races: int) -> dict[str, Any]:
     base = result["direct"]["median_us"]
     result["added_median_us"] = {
         "bare": round(result["bare"]["median_us"] - base, 1),
+        "shape": round(result["shape"]["median_us"] - base, 1),
         "raceway": round(result["raceway"]["median_us"] - base, 1),
     }
     floor = result["added_median_us"]["bare"]

@@ -9,6 +9,10 @@ without a winner into the one exception the caller gets. Kept apart from
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import trio
 from attrs import define, field
 
@@ -17,6 +21,8 @@ from ._errors import AllProvidersFailedError, ProviderError, ProviderTimeoutErro
 from ._providers import Provider, Request
 from ._result import AttemptRecord, AttemptStatus
 from ._text import one_line
+
+E = TypeVar("E")
 
 
 @define(slots=True, eq=False)
@@ -55,6 +61,18 @@ class Attempt:
     @property
     def label(self) -> str:
         return f"{self.provider.name}/{self.request.model}"
+
+    def event(self, kind: Callable[..., E], race_id: str, now: float, **fields: Any) -> E:
+        """An attempt event of ``kind`` about this attempt at race time ``now``."""
+        return kind(
+            race_id=race_id,
+            ts=time.time(),
+            elapsed_ms=now * 1000,
+            index=self.number,
+            provider=self.provider.name,
+            model=self.request.model,
+            **fields,
+        )
 
     def record(self) -> AttemptRecord:
         if self.skipped is not None:

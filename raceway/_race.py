@@ -301,13 +301,10 @@ class Race:
         a.scope = trio.CancelScope()
         if self._emit is not None:
             self._emit(
-                AttemptStarted(
-                    race_id=self.race_id,
-                    ts=time.time(),
-                    elapsed_ms=now * 1000,
-                    index=a.number,
-                    provider=a.provider.name,
-                    model=a.request.model,
+                a.event(
+                    AttemptStarted,
+                    self.race_id,
+                    now,
                     restart=i >= len(self._core.spec.contenders),
                 )
             )
@@ -333,13 +330,10 @@ class Race:
                 a.status = "lost"
         if self._emit is not None:
             self._emit(
-                RaceDecided(
-                    race_id=self.race_id,
-                    ts=time.time(),
-                    elapsed_ms=now * 1000,
-                    index=w.number,
-                    provider=w.provider.name,
-                    model=w.request.model,
+                w.event(
+                    RaceDecided,
+                    self.race_id,
+                    now,
                     ttft_ms=((w.first_token or now) - (w.started or 0.0)) * 1000,
                     failover=decided.failover,
                 )
@@ -472,13 +466,10 @@ class Race:
         if self._emit is not None:
             assert a.started is not None
             self._emit(
-                AttemptFirstToken(
-                    race_id=self.race_id,
-                    ts=time.time(),
-                    elapsed_ms=now * 1000,
-                    index=a.number,
-                    provider=a.provider.name,
-                    model=a.request.model,
+                a.event(
+                    AttemptFirstToken,
+                    self.race_id,
+                    now,
                     ttft_ms=(now - a.started) * 1000,
                 )
             )
@@ -511,13 +502,10 @@ class Race:
             self._wake.set()
         if self._emit is not None:
             self._emit(
-                AttemptFailed(
-                    race_id=self.race_id,
-                    ts=time.time(),
-                    elapsed_ms=now * 1000,
-                    index=a.number,
-                    provider=a.provider.name,
-                    model=a.request.model,
+                a.event(
+                    AttemptFailed,
+                    self.race_id,
+                    now,
                     error_kind=error_kind(exc),
                     error=one_line(exc),
                     retry_after=getattr(exc, "retry_after", None),
@@ -538,13 +526,10 @@ class Race:
             a.scope.cancel()
         if self._emit is not None:
             self._emit(
-                AttemptCancelled(
-                    race_id=self.race_id,
-                    ts=time.time(),
-                    elapsed_ms=now * 1000,
-                    index=a.number,
-                    provider=a.provider.name,
-                    model=a.request.model,
+                a.event(
+                    AttemptCancelled,
+                    self.race_id,
+                    now,
                     answered=a.first_token is not None,
                 )
             )
