@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import re
 import statistics
@@ -57,6 +58,8 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": 
 DEFAULT_REQUESTS = 300
 #: Warm-up requests per variant, not counted (connection setup, imports, caches).
 WARMUP = 20
+#: Three identical upstreams (the default profile, instant) for the fairness figures.
+FAIR = ("fair_a", "fair_b", "fair_c")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -127,12 +130,14 @@ def make_config(url: str) -> raceway.Config:
             "instant_too": openai("instant_too"),  # not a named profile: the default, instant
             "prompt": openai("prompt"),
             "fast_headers": openai("fast_headers"),
+            **{name: openai(name) for name in FAIR},
         },
         "virtual_models": {
             "solo": first_wins("instant"),
             "tool": first_wins("tool"),
             "pair": first_wins("instant", "instant_too"),
             "cancel": first_wins("prompt", "fast_headers"),
+            "fair": first_wins(*FAIR),
         },
     }
     return raceway.loads_config(yaml.safe_dump(data))
@@ -164,6 +169,36 @@ async def direct(client: httpx.AsyncClient, url: str, upstream: str = "instant")
     end = time.perf_counter()
     assert first is not None
     return first - start, end - start
+
+
+async def naive_race(client: httpx.AsyncClient, url: str, tag: str) -> str:
+    """The naive racer for comparison: one httpx stream per upstream in a nursery, the first token wins."""
+    winner: list[str] = []
+    body = {"model": "fake-gpt", "messages": MESSAGES, "stream": True, "user": tag}
+
+    async def attempt(name: str, nursery: trio.Nursery) -> None:
+        async with client.stream("POST", f"{url}/{name}/v1/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: ") and '"content"' in line and not winner:
+                    winner.append(name)
+                    nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for name in FAIR:
+            nursery.start_soon(attempt, name, nursery)
+    return winner[0]
+
+
+def fairness(label: str, winners: list[str], arrivals: dict[str, dict[str, float]]) -> str:
+    """How fair a series of races of identical upstreams was: arrival spread, repeat wins."""
+    spreads = [max(a.values()) - min(a.values()) for a in arrivals.values() if len(a) == len(FAIR)]
+    again = sum(1 for prev, cur in itertools.pairwise(winners) if prev == cur)
+    shares = " ".join(f"{n} {winners.count(n) / max(1, len(winners)):.0%}" for n in FAIR)
+    return (
+        f"  {label:<22} arrival spread median {statistics.median(spreads) * 1000:6.3f} ms, "
+        f"p90 {percentile(spreads, 0.9) * 1000:6.3f} ms; the previous winner wins again "
+        f"{again / max(1, len(winners) - 1):.0%} (chance: {1 / len(FAIR):.0%}); wins {shares}"
+    )
 
 
 async def raced(engine: raceway.Engine, model: str, **params: Any) -> tuple[float, float]:
@@ -223,11 +258,28 @@ async def main(requests: int) -> None:
                         cancel_races[tag] = race.race_id
                         for key, value in results.items():
                             samples[key].append(value)
+                # Fairness: identical upstreams, one race at a time, raced and naive, interleaved.
+                raced_winners: list[str] = []
+                naive_winners: list[str] = []
+                for i in range(WARMUP + requests):
+                    result = await engine.complete(MESSAGES, model="fair", user=f"raced-{i}")
+                    naive = await naive_race(client, url, f"naive-{i}")
+                    if i >= WARMUP:
+                        raced_winners.append(result.provider)
+                        naive_winners.append(naive)
             with trio.fail_after(10):
                 response = await client.get(
                     f"{url}/_fake/exchanges", params={"name": "fast_headers"}
                 )
             losers = {e["user"]: e for e in response.json()}
+            arrivals: dict[str, dict[str, dict[str, float]]] = {"raced": {}, "naive": {}}
+            for name in FAIR:
+                with trio.fail_after(10):
+                    seen = (await client.get(f"{url}/_fake/exchanges", params={"name": name})).json()
+                for e in seen:
+                    kind, _, n = str(e["user"]).partition("-")
+                    if kind in arrivals and n.isdigit() and int(n) >= WARMUP and e["received"] is not None:
+                        arrivals[kind].setdefault(n, {})[name] = e["received"]
         process.terminate()
 
     direct_ttft = [t for t, _ in samples["direct"]]
@@ -250,6 +302,9 @@ async def main(requests: int) -> None:
         loser = losers.get(tag)
         if loser is not None and loser["disconnected"] is not None:
             gaps.append(loser["disconnected"] - decided[race_id])
+    print("fairness: three identical upstreams, first_wins, one race at a time:")
+    print(fairness("raceway", raced_winners, arrivals["raced"]))
+    print(fairness("naive trio + httpx", naive_winners, arrivals["naive"]))
     print("cancellation latency (decision -> upstream sees the loser disconnect):")
     print(row("loser after headers", gaps))
     missing = len(cancel_races) - len(gaps)

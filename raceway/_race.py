@@ -55,6 +55,7 @@ context manager, which cancels whatever is left.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -153,6 +154,7 @@ class Race:
         self._result: RaceResult | None = None
         self._finished = False
         self._caller_parts: list[str] = []
+        self._starting: list[Attempt] = []  # started at this instant, not yet spawned (_launch)
         if emit is not None:
             emit(
                 RaceStarted(
@@ -266,6 +268,30 @@ class Race:
 
     def _advance(self) -> None:
         """Carry out the core's answers at this instant until it waits or the race is decided."""
+        try:
+            self._apply()
+        finally:
+            self._launch()
+
+    def _launch(self) -> None:
+        """Spawn the attempts started at this instant, in a random order.
+
+        trio runs a batch of new tasks in the order they were spawned or in
+        reverse, so without shuffling the middle attempt of three is never
+        first to reach its upstream, and the first-spawned one is first to
+        take the pool's warm connection: on identical upstreams, one provider
+        would win every other race for no reason of its own.
+        """
+        starting = self._starting
+        if not starting:
+            return
+        if len(starting) > 1:
+            random.shuffle(starting)
+        for a in starting:
+            self._nursery.start_soon(self._run_attempt, a)
+        starting.clear()
+
+    def _apply(self) -> None:
         core = self._core
         while self._winner is None and self._failure is None:
             action = core.next(trio.current_time())
@@ -308,7 +334,7 @@ class Race:
                     restart=i >= len(self._core.spec.contenders),
                 )
             )
-        self._nursery.start_soon(self._run_attempt, a)
+        self._starting.append(a)  # spawned by _launch, when this instant's starts are known
 
     def _pick(self, decided: Decided) -> None:
         now = decided.at
