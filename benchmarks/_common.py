@@ -7,6 +7,8 @@ import os
 import platform
 import statistics
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,24 @@ def summary_us(samples_ns: list[int]) -> dict[str, float]:
         "p99_us": round(quantile(us, 0.99), 1),
         "mean_us": round(statistics.fmean(us), 1),
     }
+
+
+async def timed(
+    runs: dict[str, Callable[[], Awaitable[None]]], races: int, *, warmup: int = 200, rounds: int = 10
+) -> dict[str, dict[str, float]]:
+    """Each of ``runs`` timed ``races`` times, interleaved in ``rounds`` so drift hits all alike."""
+    samples: dict[str, list[int]] = {name: [] for name in runs}
+    for fn in runs.values():  # warm up
+        for _ in range(warmup):
+            await fn()
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            out = samples[name]
+            for _ in range(races // rounds):
+                t = time.perf_counter_ns()
+                await fn()
+                out.append(time.perf_counter_ns() - t)
+    return {name: summary_us(s) for name, s in samples.items()}
 
 
 def report(name: str, data: dict[str, Any]) -> None:

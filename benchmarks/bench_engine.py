@@ -30,7 +30,7 @@ import trio.testing
 
 import raceway
 from benchmarks import instant as inst
-from benchmarks._common import report, summary_us
+from benchmarks._common import report, timed
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -103,25 +103,13 @@ async def shape(n: int) -> None:
 
 
 async def measure(n: int, races: int) -> dict[str, Any]:
-    samples: dict[str, list[int]] = {"direct": [], "bare": [], "shape": [], "raceway": []}
     async with raceway.open_engine(make_config(n)) as engine:
 
         async def one_raceway() -> None:
             await engine.complete(MSG, "v")
 
         runs = {"direct": direct, "bare": lambda: bare(n), "shape": lambda: shape(n), "raceway": one_raceway}
-        for fn in runs.values():  # warm up
-            for _ in range(200):
-                await fn()
-        rounds = 10
-        for _ in range(rounds):
-            for name, fn in runs.items():
-                out = samples[name]
-                for _ in range(races // rounds):
-                    t = time.perf_counter_ns()
-                    await fn()
-                    out.append(time.perf_counter_ns() - t)
-    result = {name: summary_us(s) for name, s in samples.items()}
+        result: dict[str, Any] = await timed(runs, races)
     base = result["direct"]["median_us"]
     result["added_median_us"] = {
         "bare": round(result["bare"]["median_us"] - base, 1),

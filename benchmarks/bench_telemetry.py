@@ -40,7 +40,8 @@ from typing import Any
 
 import trio
 
-from benchmarks._common import report, summary_us
+from benchmarks import _common
+from benchmarks._common import report
 
 MSG = [{"role": "user", "content": "hi"}]
 N = 3
@@ -62,19 +63,7 @@ def make_config() -> Any:
 
 
 async def timed(runs: dict[str, Callable[[], Awaitable[None]]], races: int) -> dict[str, dict[str, float]]:
-    samples: dict[str, list[int]] = {name: [] for name in runs}
-    for fn in runs.values():  # warm up
-        for _ in range(300):
-            await fn()
-    rounds = 10
-    for _ in range(rounds):
-        for name, fn in runs.items():
-            out = samples[name]
-            for _ in range(races // rounds):
-                t = time.perf_counter_ns()
-                await fn()
-                out.append(time.perf_counter_ns() - t)
-    return {name: summary_us(s) for name, s in samples.items()}
+    return await _common.timed(runs, races, warmup=300)
 
 
 async def absent(races: int) -> dict[str, Any]:
