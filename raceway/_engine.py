@@ -102,6 +102,7 @@ class Engine:
         self._learn_soon = trio.Event()
         self._tracker.settle = self._learn_now  # whoever reads the statistics out sees every race
         self._labels: list[str] | None = None
+        self._specs: dict[tuple[str, bool], RaceSpec] = {}  # see _new_race: specs that never change
         self._race_prefix = secrets.token_hex(3)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
@@ -157,9 +158,18 @@ class Engine:
         benched: list[AttemptRecord] = []
         # Exploration (issue 13): one Thompson draw (score, TTFT ms) per participant, made here, never in decide().
         draws = tracker.sample_race(plan.labels) if plan.explore else None
+        json_out = wants_json(params)
+        # With everyone racing, no draws and a fixed hedge delay, the spec is the same every
+        # race (frozen values, shared): made once per virtual model and output kind.
+        fixed = admitted is None and draws is None and plan.hedge_delay is not None
+        spec = self._specs.get((resolved.name, json_out)) if fixed else None
         for i, (p, provider, label) in enumerate(zip(resolved.participants, plan.providers, plan.labels, strict=True)):
             if admitted is not None and not admitted[i]:
                 benched.append(attrs.evolve(tracker.benched(p.name, p.model), index=i))
+                continue
+            call_params = {**params, **p.params} if p.params else params
+            attempts.append((provider, Request(messages=messages, model=p.model, params=call_params, provider=p.name)))
+            if spec is not None:
                 continue
             delay = plan.hedge_delay
             if delay is None:  # auto: from what the tracker saw of this provider
@@ -177,17 +187,18 @@ class Engine:
                     ttft_estimate=None if ttft is None else ttft / 1000,
                 )
             )
-            call_params = {**params, **p.params} if p.params else params
-            attempts.append((provider, Request(messages=messages, model=p.model, params=call_params, provider=p.name)))
         plan.budget.deposit()
-        spec = RaceSpec(
-            contenders=tuple(contenders),
-            deadline=resolved.timeout_ms / 1000,
-            grace=resolved.grace_period_ms / 1000,
-            budget=plan.budget,
-            scorer=plan.scorer,
-            wants_json=wants_json(params),
-        )
+        if spec is None:
+            spec = RaceSpec(
+                contenders=tuple(contenders),
+                deadline=resolved.timeout_ms / 1000,
+                grace=resolved.grace_period_ms / 1000,
+                budget=plan.budget,
+                scorer=plan.scorer,
+                wants_json=json_out,
+            )
+            if fixed:
+                self._specs[(resolved.name, json_out)] = spec
         try:
             strategy = plan.factory(spec)
         except Exception as exc:
@@ -213,7 +224,7 @@ class Engine:
             first_token_any=resolved.first_token == "any",
             hold=hold,
             learn_later=admitted is None and not plan.policy.capped,  # a capped race frees its slots when learned
-            **cost_controls(plan, tracker, messages, params, [c.index for c in contenders], admitted),
+            **cost_controls(plan, tracker, messages, params, list(range(len(attempts))), admitted),
         )
 
     def _plan(self, model: str | None) -> Plan:
