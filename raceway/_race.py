@@ -143,7 +143,6 @@ class Race:
         self._hold = hold  # complete(): nothing is committed before the end
         self._committed = False
         self._t0 = core.t0
-        self._deadline = spec.deadline
         self._wake = trio.Event()
         self._wake_at = math.inf  # trio time of the core's timer (the strategy's Wait, or the deadline)
         self._winner: Attempt | None = None
@@ -379,7 +378,7 @@ class Race:
         if broken:  # the winner broke and no provider could replace it
             self._failure = self._interrupted(self._attempts[broken[-1][1]])
             return
-        exc = failure(self._attempts, failed.reason, timeout=timeout, deadline=self._deadline, benched=self._benched)
+        exc = failure(self._attempts, failed.reason, timeout=timeout, deadline=self._core.spec.deadline, benched=self._benched)
         self._failure = exc
         self._report_finished("timeout" if timeout else "failed", now, error=str(exc))
 
