@@ -345,8 +345,10 @@ def _demo_with_dashboard(args: argparse.Namespace) -> int:
             with _terminal_restored():
                 code = subprocess.call([sys.executable, "-m", "dashboard", "--socket", str(socket_path)])
         finally:  # a KeyboardInterrupt (Ctrl-C, or SIGTERM) goes on to main() once the engine stopped
-            _stop_child(engine)
-        if engine.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL):
+            stopped_by_us = _stop_child(engine)
+        # Only an engine that ended on its own is worth a word: one stopped while it was still
+        # starting (a dashboard quit at once) may exit 1 from a KeyboardInterrupt in an import.
+        if not stopped_by_us and engine.returncode != 0:
             tail = engine_log.read_text(errors="replace").strip().splitlines()[-5:]
             _error(f"the demo engine stopped with exit code {engine.returncode}: " + " / ".join(tail))
             return EXIT_RACE_FAILED
@@ -376,18 +378,25 @@ def _terminal_restored() -> Iterator[None]:
         raise
 
 
-def _stop_child(process: Any, grace_s: float = 5.0) -> None:
-    """Stop a child process: SIGINT (a clean shutdown), then SIGTERM, then SIGKILL."""
+def _stop_child(process: Any, grace_s: float = 5.0) -> bool:
+    """Stop a child process: SIGINT (a clean shutdown), then SIGTERM, then SIGKILL.
+
+    True when it had to be signalled, False when it had already ended on its own.
+    """
     import subprocess
 
+    signalled = False
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         if process.poll() is not None:
-            return
+            return signalled
         process.send_signal(sig)
+        signalled = True
         try:
             process.wait(grace_s)
         except subprocess.TimeoutExpired:
             continue
+    process.wait()
+    return signalled
 
 
 async def _demo_headless(config: Config, races: int, concurrency: int) -> None:

@@ -58,3 +58,40 @@ def test_without_a_terminal_the_demo_runs_headless(capsys: pytest.CaptureFixture
     captured = capsys.readouterr()
     assert "no terminal to show the dashboard in; running headless" in captured.err
     assert "#1" in captured.out or "#2" in captured.out
+
+
+def _demo_with_child(monkeypatch: pytest.MonkeyPatch, child_code: str, wait_for_exit: bool) -> int:
+    """Run ``raceway demo`` with the engine child replaced by ``python -c child_code``."""
+    real_popen = subprocess.Popen
+    children: list[subprocess.Popen[bytes]] = []
+
+    def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        children.append(real_popen([sys.executable, "-c", child_code], **kwargs))
+        return children[-1]
+
+    def dashboard(command: list[str]) -> int:
+        if wait_for_exit:
+            children[0].wait(30)
+        return 0
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(subprocess, "call", dashboard)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    return _cli.main(["demo"])
+
+
+def test_quitting_while_the_engine_still_starts_is_a_clean_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dashboard quit at once interrupts the engine before its handlers are set (a
+    KeyboardInterrupt in an import, exit 1): that stop was ours, not an engine failure."""
+    code = "import sys, time; sys.stdout.write('up\\n'); sys.stdout.flush(); time.sleep(30)"
+    assert _demo_with_child(monkeypatch, code, wait_for_exit=False) == 0
+
+
+def test_an_engine_that_ends_on_its_own_with_an_error_is_reported(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = "import sys; print('the engine broke'); sys.exit(3)"
+    assert _demo_with_child(monkeypatch, code, wait_for_exit=True) == 1
+    err = capsys.readouterr().err
+    assert "the demo engine stopped with exit code 3" in err and "the engine broke" in err
