@@ -9,6 +9,7 @@ without a winner into the one exception the caller gets. Kept apart from
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,7 +35,7 @@ class Attempt:
     provider: Provider
     request: Request
     scope: trio.CancelScope | None = None
-    timer: trio.CancelScope | None = None  # ttft_timeout_ms, while no first token
+    stop_at: float = math.inf  # a loser's end of the grace window (trio time)
     status: str = "not_started"  # running, then won/lost/failed/cancelled
     started: float | None = None
     first_token: float | None = None

@@ -36,6 +36,7 @@ from ._result import AttemptRecord, RaceResult
 from ._services import start_services
 from ._shared import keep_shared
 from ._strategy import Contender, RaceSpec
+from ._timers import Timers
 from ._tracker import ProviderStats, Tracker
 
 log = logging.getLogger("raceway")
@@ -104,6 +105,7 @@ class Engine:
         self._labels: list[str] | None = None
         self._specs: dict[tuple[str, bool], RaceSpec] = {}  # see _new_race: specs that never change
         self._race_prefix = secrets.token_hex(3)
+        self._timers = Timers()  # every race's wake-up times, served by one task (open_engine)
         self._race_count = 0
         # Set by open_engine when the services run (issue 4, _services.py).
         self.performance_path: Path | None = None
@@ -140,9 +142,8 @@ class Engine:
         """
         check_messages(messages)
         async with _RaceContext(self, self._plan(model), messages, params, hold=True) as race:
-            async for _ in race:
-                pass
-        return race.result
+            result = await race.run_to_end()
+        return result
 
     def _new_race(
         self, plan: Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
@@ -207,6 +208,7 @@ class Engine:
         return Race(
             race_id=race_id,
             nursery=nursery,
+            timers=self._timers,
             strategy=strategy,
             spec=spec,
             attempts=attempts,
@@ -500,6 +502,7 @@ async def open_engine(
 
             instrument(engine)  # OpenTelemetry, when the application configured an SDK (issue 15)
             nursery.start_soon(engine._learn_in_batches)
+            nursery.start_soon(engine._timers.run)
             engine.performance_path, engine.monitor_socket = await start_services(
                 config, engine._tracker, engine, nursery
             )

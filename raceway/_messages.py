@@ -36,6 +36,8 @@ def check_messages(messages: Any) -> list[Mapping[str, Any]]:
 
     The mappings are returned as they are (not copied).
     """
+    if type(messages) is list and messages and all(_plain(m) for m in messages):
+        return messages  # the common shape, checked without the ABC isinstance checks below
     if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
         raise TypeError(
             "messages must be a list of {'role': ..., 'content': ...} mappings,"
@@ -46,6 +48,14 @@ def check_messages(messages: Any) -> list[Mapping[str, Any]]:
     for i, message in enumerate(messages):
         _check_message(message, f"messages[{i}]")
     return list(messages)
+
+
+_PLAIN_ROLES = frozenset(("system", "developer", "user"))
+
+
+def _plain(message: Any) -> bool:
+    """A ``dict`` system/developer/user turn with string content: nothing more to check."""
+    return type(message) is dict and message.get("role") in _PLAIN_ROLES and type(message.get("content")) is str
 
 
 def _check_message(message: Any, where: str) -> None:

@@ -9,8 +9,9 @@ pulls chunks from its provider; before the decision it buffers them and
 reports *facts* (first token, completed, failed) to the race core
 (``_core.RaceCore``), which holds the strategy and every rule. The *driver*
 — which runs in the caller's task, inside ``__anext__`` — asks the core what
-to do, starts attempts, and sleeps on a ``trio.Event`` under ``move_on_at``
-until the next fact or the time the core named. This module keeps only
+to do, starts attempts, and sleeps on a ``trio.Event`` until the next fact
+or the time the core named (filed with the engine's ``_timers.Timers``,
+which sets the event then: no cancel scope per wait). This module keeps only
 trio: tasks, cancel scopes, the winner's channel, timers; the decisions are
 the core's, the same object ``raceway.testing.simulate`` drives.
 
@@ -87,6 +88,7 @@ from ._providers import Provider, Request
 from ._result import AttemptRecord, RaceResult
 from ._strategy import RaceSpec, StrategyProtocol
 from ._text import one_line
+from ._timers import Timers
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32
@@ -100,11 +102,45 @@ class Race:
     chunks, then read :attr:`result`.
     """
 
+    __slots__ = (
+        "_attempts",
+        "_benched",
+        "_caller_parts",
+        "_committed",
+        "_core",
+        "_decided_at",
+        "_emit",
+        "_failure",
+        "_finished",
+        "_first_token_any",
+        "_hold",
+        "_idle_timeout",
+        "_learn_later",
+        "_nursery",
+        "_on_finished",
+        "_pricing",
+        "_receive",
+        "_result",
+        "_send",
+        "_starting",
+        "_strategy_name",
+        "_t0",
+        "_timer",
+        "_timers",
+        "_ttft_timeout",
+        "_virtual_model",
+        "_virtual_model_desc",
+        "_wake",
+        "_winner",
+        "race_id",
+    )
+
     def __init__(
         self,
         *,
         race_id: str,
         nursery: trio.Nursery,
+        timers: Timers,
         strategy: StrategyProtocol,
         spec: RaceSpec,
         attempts: list[tuple[Provider, Request]],
@@ -144,7 +180,8 @@ class Race:
         self._committed = False
         self._t0 = core.t0
         self._wake = trio.Event()
-        self._wake_at = math.inf  # trio time of the core's timer (the strategy's Wait, or the deadline)
+        self._timers = timers
+        self._timer: list[Any] | None = None  # filed with timers for the core's WakeAt; None once fired
         self._winner: Attempt | None = None
         self._decided_at: float | None = None  # when the caller's winner was first decided
         self._failure: BaseException | None = None
@@ -214,6 +251,24 @@ class Race:
         if not self._hold:
             self._committed = True
         return chunk
+
+    async def run_to_end(self) -> RaceResult:
+        """``complete()``: drive the race and read the winner's answer to its end, handing nothing over."""
+        while True:
+            if self._winner is None:
+                if self._failure is None and not self._finished:
+                    await self._drive()
+                if self._failure is not None:
+                    raise self._failure
+            w = self._winner
+            assert w is not None
+            w.head = len(w.buffer)  # nothing is handed over before the end
+            while await self._next_item(w) is not None:
+                pass
+            if w.error is None:
+                self._finish_stream(w)
+                return self.result
+            self._fail_over(w)
 
     async def _next_item(self, w: Attempt) -> Chunk | str | None:
         """The winner's next chunk: buffered, else live; ``None`` at the end of its stream."""
@@ -305,15 +360,32 @@ class Race:
             elif kind is RaceFailed:
                 self._race_failed(action)  # type: ignore[arg-type]
             else:  # WakeAt
-                self._wake_at = self._t0 + action.until  # type: ignore[union-attr]
+                self._set_timer(self._t0 + action.until)  # type: ignore[union-attr]
                 return
+        self._cancel_timer()  # decided or failed: nothing to wake for
+
+    def _set_timer(self, when: float) -> None:
+        timer = self._timer
+        if timer is not None:
+            if timer[0] == when:
+                return
+            self._timers.cancel(timer)
+        self._timer = self._timers.at(when, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timers.cancel(self._timer)
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        """The core's time has come (called by the engine's timers task)."""
+        self._timer = None
+        self._wake.set()
 
     async def _drive(self) -> None:
         while self._winner is None and self._failure is None:
-            with trio.move_on_at(self._wake_at):
-                await self._wake.wait()
-            if self._wake.is_set():
-                self._wake = trio.Event()
+            await self._wake.wait()
+            self._wake = trio.Event()
             self._advance()
 
     def _start(self, i: int, now: float) -> None:
@@ -342,7 +414,7 @@ class Race:
         self._decided_at = now  # a failover's decision replaces the broken winner's
         w.status = "won"
         if w.scope is not None:
-            w.scope.deadline = math.inf  # a loser's grace deadline no longer applies to it
+            w.scope.deadline = w.stop_at = math.inf  # a loser's grace deadline no longer applies to it
         if w.ended is None:
             self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
         cancel_at = self._t0 + decided.cancel_losers_at
@@ -350,7 +422,12 @@ class Race:
             if a is w:
                 continue
             if a.scope is not None and a.ended is None:
-                a.scope.deadline = cancel_at
+                a.stop_at = cancel_at
+                # A loser still without a first token keeps its ttft watch, if that comes first.
+                ttft_at = math.inf
+                if self._ttft_timeout is not None and a.first_token is None and a.started is not None:
+                    ttft_at = self._t0 + a.started + self._ttft_timeout
+                a.scope.deadline = min(ttft_at, cancel_at)
             elif a.completed:
                 a.status = "lost"
         if self._emit is not None:
@@ -397,62 +474,67 @@ class Race:
     # ------------------------------------------------------------ attempts
 
     async def _run_attempt(self, a: Attempt) -> None:
-        assert a.scope is not None and a.started is not None
+        """Read one attempt's stream: buffer it, or feed the caller once it is the winner.
+
+        The attempt's cancel scope is also its ``ttft_timeout_ms`` watch (its
+        deadline until the first token) and, for a loser, the end of its grace
+        window (``Attempt.stop_at``): one scope, whichever comes first.
+        """
+        scope = a.scope
+        assert scope is not None and a.started is not None
+        if self._ttft_timeout is not None:
+            scope.deadline = self._t0 + a.started + self._ttft_timeout
         failure: BaseException | None = None
-        with a.scope:
+        with scope:
+            chunks: Any = a.provider.stream(a.request)
             try:
-                if self._ttft_timeout is None:
-                    await self._pump(a)
-                else:
-                    with trio.move_on_at(self._t0 + a.started + self._ttft_timeout) as a.timer:
-                        await self._pump(a)
-                    if a.timer.cancelled_caught:
-                        failure = ProviderTimeoutError(
-                            f"no first token within {self._ttft_timeout * 1000:.0f} ms", a.provider.name
-                        )
+                try:
+                    async for item in chunks:
+                        # Providers may yield plain text as a shorthand for Chunk(text).
+                        if type(item) is str or isinstance(item, str):
+                            answered = bool(item)
+                            if answered:
+                                a.parts.append(item)
+                        elif isinstance(item, Chunk):
+                            answered = self._take(a, item)
+                        else:
+                            raise ProviderProtocolError(
+                                f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
+                                a.provider.name,
+                            )
+                        if answered and a.first_token is None:
+                            self._first_token(a)
+                        if a is self._winner and self._send is not None:
+                            await self._send.send(item)
+                        else:
+                            a.buffer.append(item)
+                finally:
+                    # Closing the iterator is what closes a loser's HTTP response.
+                    aclose = getattr(chunks, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                a.completed = True
             except Exception as exc:
                 failure = exc
             if a.completed and a.first_token is None and failure is None:
                 failure = ProviderProtocolError("empty answer: the stream ended without any text", a.provider.name)
                 a.completed = False
-        if a.scope.cancel_called and not a.completed:
-            self._close_attempt(a, self._now())
+        if a.closed:
+            pass  # the race stopped it, and booked it then
+        elif scope.cancel_called and not a.completed:
+            if trio.current_time() >= a.stop_at:  # the end of its grace window
+                self._close_attempt(a, self._now())
+            else:
+                assert self._ttft_timeout is not None
+                self._attempt_failed(
+                    a, ProviderTimeoutError(f"no first token within {self._ttft_timeout * 1000:.0f} ms", a.provider.name)
+                )
         elif failure is not None:
             self._attempt_failed(a, failure)
         elif a.completed:
             self._attempt_completed(a)
         if a is self._winner and self._send is not None:
             self._send.close()
-
-    async def _pump(self, a: Attempt) -> None:
-        """Read one attempt's stream: buffer it, or feed the caller once it is the winner."""
-        chunks: Any = a.provider.stream(a.request)
-        try:
-            async for item in chunks:
-                # Providers may yield plain text as a shorthand for Chunk(text).
-                if isinstance(item, Chunk):
-                    answered = self._take(a, item)
-                elif isinstance(item, str):
-                    answered = bool(item)
-                    if answered:
-                        a.parts.append(item)
-                else:
-                    raise ProviderProtocolError(
-                        f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
-                        a.provider.name,
-                    )
-                if answered and a.first_token is None:
-                    self._first_token(a)
-                if a is self._winner and self._send is not None:
-                    await self._send.send(item)
-                else:
-                    a.buffer.append(item)
-        finally:
-            # Closing the iterator is what closes a loser's HTTP response.
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        a.completed = True
 
     def _take(self, a: Attempt, chunk: Chunk) -> bool:
         """Keep what ``chunk`` carries; whether it counts as a first token."""
@@ -483,8 +565,8 @@ class Race:
     def _first_token(self, a: Attempt) -> None:
         now = self._now()
         a.first_token = now
-        if a.timer is not None:
-            a.timer.deadline = math.inf  # ttft_timeout_ms is met; idle time is the caller's watch
+        if self._ttft_timeout is not None and a.scope is not None:
+            a.scope.deadline = a.stop_at  # ttft_timeout_ms is met; idle time is the caller's watch
         self._core.first_token(a.index, now)
         if self._winner is None and self._failure is None:
             self._wake.set()
@@ -621,6 +703,7 @@ class Race:
         self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None
     ) -> None:
         self._finished = True
+        self._cancel_timer()  # a finished race leaves nothing in the engine's timers
         w = self._winner
         usage = None
         if w is not None and w.usage is not None:
