@@ -1,9 +1,8 @@
-"""One attempt of a race as the trio driver keeps it, and how a finished race is written up.
+"""One attempt of a race as the trio driver keeps it.
 
 :class:`Attempt` is an attempt's state — its task's cancel scope, its times,
-the chunks it buffered, what it answered — and :meth:`Attempt.record` its
-:class:`~raceway.AttemptRecord`. :func:`failure` turns a race that ended
-without a winner into the one exception the caller gets. Kept apart from
+the chunks it buffered (:meth:`Attempt.take`), what it answered — and
+:meth:`Attempt.record` its :class:`~raceway.AttemptRecord`. Kept apart from
 ``_race.py`` so the driver reads as what it is: trio around the race core.
 """
 
@@ -18,7 +17,7 @@ import trio
 from attrs import define, field
 
 from ._chunk import Chunk, ThinkingBlock, ToolCall, ToolCallDelta, Usage
-from ._errors import AllProvidersFailedError, ProviderError, ProviderTimeoutError, RaceTimeoutError
+from ._errors import ProviderError
 from ._providers import Provider, Request
 from ._result import AttemptRecord, AttemptStatus
 from ._text import one_line
@@ -106,6 +105,32 @@ class Attempt:
             finish_reason=self.finish_reason,
         )
 
+    def take(self, chunk: Chunk, first_token_any: bool = False) -> bool:
+        """Keep what ``chunk`` carries; whether it counts as a first token (reasoning only under ``first_token: any``)."""
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        answered = False
+        if chunk.text:
+            self.parts.append(chunk.text)
+            answered = True
+        if chunk.tool_calls:
+            if not self.tool_deltas:
+                self.tool_deltas = []
+            self.tool_deltas.extend(chunk.tool_calls)
+            answered = True
+        if chunk.reasoning:
+            if not self.reasoning:
+                self.reasoning = []
+            self.reasoning.append(chunk.reasoning)
+            answered = answered or first_token_any
+        if chunk.thinking_blocks:
+            if not self.thinking:
+                self.thinking = []
+            self.thinking.extend(chunk.thinking_blocks)
+        return answered
+
     def tool_calls(self) -> tuple[ToolCall, ...]:
         return assemble_tool_calls(list(self.tool_deltas))
 
@@ -139,53 +164,3 @@ def assemble_tool_calls(deltas: list[ToolCallDelta]) -> tuple[ToolCall, ...]:
 
 def error_kind(exc: BaseException) -> str:
     return exc.kind if isinstance(exc, ProviderError) else type(exc).__name__
-
-
-def failure(
-    attempts: list[Attempt],
-    reason: str,
-    *,
-    timeout: bool,
-    deadline: float,
-    benched: tuple[AttemptRecord, ...],
-) -> AllProvidersFailedError:
-    """The error a race without a winner raises: why each attempt failed, in one line.
-
-    ``errors`` maps each attempt's ``provider/model`` (``#2``, ``#3``... for a
-    second attempt of the same label) to its error; ``__cause__`` is an
-    ExceptionGroup of them all.
-    """
-    errors: dict[str, BaseException] = {}
-    for a in attempts:
-        if a.error is None:
-            continue
-        label = a.label
-        n = 2
-        while label in errors:
-            label, n = f"{a.label}#{n}", n + 1
-        errors[label] = a.error
-    late = f"no answer before the race deadline ({deadline * 1000:.0f} ms)"
-    if timeout:
-        message = f"no provider answered within {deadline * 1000:.0f} ms"
-        # Say why the attempts that failed before the deadline failed (a
-        # missing key, a 401 naming its variable): that is what to fix.
-        reasons = "; ".join(f"{a.label}: {one_line(e)}" for a in attempts if (e := a.error) and str(e) != late)
-        if reasons:
-            message = f"{message} ({reasons})"
-        exc: AllProvidersFailedError = RaceTimeoutError(message, errors)
-    else:
-        detail = "; ".join(f"{a.label}: {one_line(a.error)}" for a in attempts if a.error is not None)
-        exc = AllProvidersFailedError(f"all providers failed: {detail or reason}", errors)
-    if benched:
-        sitting = ", ".join(f"{b.label} ({b.error})" for b in benched)
-        exc.args = (f"{exc.args[0]}; sitting this race out: {sitting}",)
-    group = list(errors.values()) or [ProviderError(reason)]
-    exc.__cause__ = ExceptionGroup("errors of every attempt", group)  # type: ignore[type-var]
-    return exc
-
-
-def stopped_error(a: Attempt, reason: str, *, timeout: bool, deadline: float) -> ProviderError:
-    """What a still-running attempt is booked with when the race fails around it."""
-    if timeout:
-        return ProviderTimeoutError(f"no answer before the race deadline ({deadline * 1000:.0f} ms)", a.provider.name)
-    return ProviderError(f"stopped: {reason}", a.provider.name)

@@ -63,28 +63,16 @@ from typing import Any
 
 import trio
 
+from . import _writeup as writeup
 from ._actions import Decided, Gate, RaceFailed, SkipAttempt, StartAttempt
-from ._attempt import Attempt, error_kind, failure, stopped_error
+from ._attempt import Attempt, error_kind
 from ._chunk import Chunk
 from ._config import Prices
 from ._core import RaceCore
-from ._cost import price_records, race_cost
-from ._errors import (
-    ProviderProtocolError,
-    ProviderTimeoutError,
-    StrategyError,
-    StreamInterruptedError,
-)
-from ._events import (
-    AttemptCancelled,
-    AttemptFailed,
-    AttemptFirstToken,
-    AttemptStarted,
-    RaceDecided,
-    RaceFinished,
-    RaceStarted,
-)
+from ._errors import ProviderTimeoutError, StrategyError, StreamInterruptedError
+from ._events import AttemptStarted, RaceDecided, RaceFinished, RaceStarted
 from ._providers import Provider, Request
+from ._race_tasks import AttemptTasks
 from ._result import AttemptRecord, RaceResult
 from ._strategy import RaceSpec, StrategyProtocol
 from ._text import one_line
@@ -94,7 +82,7 @@ from ._timers import Timers
 WINNER_BUFFER = 32
 
 
-class Race:
+class Race(AttemptTasks):
     """One race: its attempts, the race core, and the caller's stream of chunks.
 
     Made by the engine; the caller sees it as the object of
@@ -300,25 +288,13 @@ class Race:
 
     def _interrupted(self, w: Attempt) -> StreamInterruptedError:
         """The winner broke after its answer was committed (or no provider could replace it)."""
-        partial = "".join(self._caller_parts if self._committed else w.parts)
         now = self._now()
         self._stop_losers(now)
         assert w.error is not None
         self._report_finished("interrupted", now, error=one_line(w.error))
-        exc = StreamInterruptedError(
-            f"{w.label} broke off after {len(partial)} characters: {one_line(w.error)}",
-            partial_text=partial,
-            provider=w.provider.name,
-            model=w.request.model,
-        )
-        exc.partial_tool_calls = w.tool_calls()
-        exc.__cause__ = w.error
-        return exc
+        return writeup.interrupted(w, "".join(self._caller_parts if self._committed else w.parts))
 
     # ------------------------------------------------------------ the driver
-
-    def _now(self) -> float:
-        return self._core.now(trio.current_time())
 
     def _advance(self) -> None:
         """Carry out the core's answers at this instant until it waits or the race is decided."""
@@ -449,13 +425,13 @@ class Race:
         timeout = failed.outcome == "timeout"
         for a in self._attempts:
             if a.status == "running" and a.ended is None:
-                a.error = stopped_error(a, failed.reason, timeout=timeout, deadline=self._core.deadline)
+                a.error = writeup.stopped_error(a, failed.reason, timeout=timeout, deadline=self._core.deadline)
                 self._close_attempt(a, now)
         broken = self._core.broken
         if broken:  # the winner broke and no provider could replace it
             self._failure = self._interrupted(self._attempts[broken[-1][1]])
             return
-        exc = failure(self._attempts, failed.reason, timeout=timeout, deadline=self._core.spec.deadline, benched=self._benched)
+        exc = writeup.failure(self._attempts, failed.reason, timeout=timeout, deadline=self._core.spec.deadline, benched=self._benched)
         self._failure = exc
         self._report_finished("timeout" if timeout else "failed", now, error=str(exc))
 
@@ -471,176 +447,6 @@ class Race:
         self._report_finished("failed", now, error=str(error))
         self._wake.set()
 
-    # ------------------------------------------------------------ attempts
-
-    async def _run_attempt(self, a: Attempt) -> None:
-        """Read one attempt's stream: buffer it, or feed the caller once it is the winner.
-
-        The attempt's cancel scope is also its ``ttft_timeout_ms`` watch (its
-        deadline until the first token) and, for a loser, the end of its grace
-        window (``Attempt.stop_at``): one scope, whichever comes first.
-        """
-        scope = a.scope
-        assert scope is not None and a.started is not None
-        if self._ttft_timeout is not None:
-            scope.deadline = self._t0 + a.started + self._ttft_timeout
-        failure: BaseException | None = None
-        with scope:
-            chunks: Any = a.provider.stream(a.request)
-            try:
-                try:
-                    async for item in chunks:
-                        # Providers may yield plain text as a shorthand for Chunk(text).
-                        if type(item) is str or isinstance(item, str):
-                            answered = bool(item)
-                            if answered:
-                                a.parts.append(item)
-                        elif isinstance(item, Chunk):
-                            answered = self._take(a, item)
-                        else:
-                            raise ProviderProtocolError(
-                                f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
-                                a.provider.name,
-                            )
-                        if answered and a.first_token is None:
-                            self._first_token(a)
-                        if a is self._winner and self._send is not None:
-                            await self._send.send(item)
-                        else:
-                            a.buffer.append(item)
-                finally:
-                    # Closing the iterator is what closes a loser's HTTP response.
-                    aclose = getattr(chunks, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
-                a.completed = True
-            except Exception as exc:
-                failure = exc
-            if a.completed and a.first_token is None and failure is None:
-                failure = ProviderProtocolError("empty answer: the stream ended without any text", a.provider.name)
-                a.completed = False
-        if a.closed:
-            pass  # the race stopped it, and booked it then
-        elif scope.cancel_called and not a.completed:
-            if trio.current_time() >= a.stop_at:  # the end of its grace window
-                self._close_attempt(a, self._now())
-            else:
-                assert self._ttft_timeout is not None
-                self._attempt_failed(
-                    a, ProviderTimeoutError(f"no first token within {self._ttft_timeout * 1000:.0f} ms", a.provider.name)
-                )
-        elif failure is not None:
-            self._attempt_failed(a, failure)
-        elif a.completed:
-            self._attempt_completed(a)
-        if a is self._winner and self._send is not None:
-            self._send.close()
-
-    def _take(self, a: Attempt, chunk: Chunk) -> bool:
-        """Keep what ``chunk`` carries; whether it counts as a first token."""
-        if chunk.finish_reason is not None:
-            a.finish_reason = chunk.finish_reason
-        if chunk.usage is not None:
-            a.usage = chunk.usage
-        answered = False
-        if chunk.text:
-            a.parts.append(chunk.text)
-            answered = True
-        if chunk.tool_calls:
-            if not a.tool_deltas:
-                a.tool_deltas = []
-            a.tool_deltas.extend(chunk.tool_calls)
-            answered = True
-        if chunk.reasoning:
-            if not a.reasoning:
-                a.reasoning = []
-            a.reasoning.append(chunk.reasoning)
-            answered = answered or self._first_token_any
-        if chunk.thinking_blocks:
-            if not a.thinking:
-                a.thinking = []
-            a.thinking.extend(chunk.thinking_blocks)
-        return answered
-
-    def _first_token(self, a: Attempt) -> None:
-        now = self._now()
-        a.first_token = now
-        if self._ttft_timeout is not None and a.scope is not None:
-            a.scope.deadline = a.stop_at  # ttft_timeout_ms is met; idle time is the caller's watch
-        self._core.first_token(a.index, now)
-        if self._winner is None and self._failure is None:
-            self._wake.set()
-        if self._emit is not None:
-            assert a.started is not None
-            self._emit(
-                a.event(
-                    AttemptFirstToken,
-                    self.race_id,
-                    now,
-                    ttft_ms=(now - a.started) * 1000,
-                )
-            )
-
-    def _attempt_completed(self, a: Attempt) -> None:
-        now = self._now()
-        a.ended = now
-        if self._winner is not None and a is not self._winner:
-            a.status = "lost"
-        if self._core.success_on == "complete":
-            self._core.completed(a.index, now, "".join(a.parts), a.finish_reason, a.tool_calls())
-        else:
-            self._core.completed(a.index, now, "", a.finish_reason)
-        if self._winner is None and self._failure is None:
-            self._wake.set()
-
-    def _attempt_failed(self, a: Attempt, exc: BaseException) -> None:
-        if a.closed:
-            return
-        now = self._now()
-        a.ended = now
-        a.error = exc
-        if a is self._winner:
-            a.status = "failed"  # a winner that broke; after the commit its record says failed, too
-        else:
-            a.status = "failed" if a.first_token is None or self._winner is None else "lost"
-            self._core.failed(a.index, now, error_kind(exc))
-        a.closed = True
-        if self._winner is None and self._failure is None:
-            self._wake.set()
-        if self._emit is not None:
-            self._emit(
-                a.event(
-                    AttemptFailed,
-                    self.race_id,
-                    now,
-                    error_kind=error_kind(exc),
-                    error=one_line(exc),
-                    retry_after=getattr(exc, "retry_after", None),
-                )
-            )
-
-    def _close_attempt(self, a: Attempt, now: float) -> None:
-        """Book an attempt the engine stopped: once, whoever notices first."""
-        if a.closed:
-            return
-        a.closed = True
-        if a.ended is None:
-            a.ended = now
-        if a.status == "running":
-            a.status = "lost" if a.first_token is not None else "cancelled"
-        self._core.cancelled(a.index, now)
-        if a.scope is not None:
-            a.scope.cancel()
-        if self._emit is not None:
-            self._emit(
-                a.event(
-                    AttemptCancelled,
-                    self.race_id,
-                    now,
-                    answered=a.first_token is not None,
-                )
-            )
-
     # ------------------------------------------------------------ the end
 
     def _finish_stream(self, w: Attempt) -> None:
@@ -651,28 +457,16 @@ class Race:
         now = self._now()
         self._stop_losers(now)
         records = self._records()
-        self._result = RaceResult(
+        self._result = writeup.result(
+            w,
+            records,
             race_id=self.race_id,
-            text="".join(w.parts),
-            provider=w.provider.name,
-            model=w.request.model,
             virtual_model=self._virtual_model,
+            virtual_model_desc=self._virtual_model_desc,
             strategy=self._strategy_name,
-            ttft_ms=self._decided_at * 1000,
-            total_ms=now * 1000,
-            finish_reason=w.finish_reason,
-            usage=w.usage,
-            attempts=records,
-            metadata={
-                "racing_winner": w.provider.name,
-                "racing_latency_ms": round(self._decided_at * 1000),
-                "virtual_model": self._virtual_model,
-                "virtual_model_desc": self._virtual_model_desc,
-            },
-            tool_calls=w.tool_calls() if w.tool_deltas else (),
-            reasoning="".join(w.reasoning),
-            thinking_blocks=tuple(w.thinking),
-            cost_usd=None if self._pricing is None else race_cost(records),
+            decided_at=self._decided_at,
+            now=now,
+            priced=self._pricing is not None,
         )
         self._report_finished("ok", now, records=records)
 
@@ -692,36 +486,22 @@ class Race:
         self._report_finished("abandoned", now)
 
     def _records(self) -> tuple[AttemptRecord, ...]:
-        out: tuple[AttemptRecord, ...] = tuple(a.record() for a in self._attempts)
-        if self._benched or len(out) != len(self._core.spec.contenders):
-            out = tuple(sorted((*out, *self._benched), key=lambda r: r.index))
-        if self._pricing is not None:
-            out = price_records(out, *self._pricing)
-        return out
+        return writeup.records(self._attempts, self._benched, len(self._core.spec.contenders), self._pricing)
 
     def _report_finished(
         self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None
     ) -> None:
         self._finished = True
         self._cancel_timer()  # a finished race leaves nothing in the engine's timers
-        w = self._winner
-        usage = None
-        if w is not None and w.usage is not None:
-            usage = {"input_tokens": w.usage.input_tokens, "output_tokens": w.usage.output_tokens}
-        self._on_finished(
-            RaceFinished(
-                race_id=self.race_id,
-                ts=time.time(),
-                elapsed_ms=now * 1000,
-                virtual_model=self._virtual_model,
-                strategy=self._strategy_name,
-                outcome=outcome,
-                attempts=records if records is not None else self._records(),
-                winner=None if w is None else w.number,
-                ttft_ms=None if self._decided_at is None else self._decided_at * 1000,
-                total_ms=now * 1000,
-                error=error,
-                usage=usage,
-            ),
-            self._learn_later,
+        event = writeup.finished(
+            outcome,
+            now,
+            records if records is not None else self._records(),
+            race_id=self.race_id,
+            virtual_model=self._virtual_model,
+            strategy=self._strategy_name,
+            winner=self._winner,
+            decided_at=self._decided_at,
+            error=error,
         )
+        self._on_finished(event, self._learn_later)
