@@ -1,7 +1,7 @@
 """The dashboard shows a failover as such: the real engine's events, through the wire, into the model and its drawings.
 
-Races run on trio's virtual clock with scripted ``python`` providers
-(tests/scripted.py): a winner that breaks before ``complete()`` returns is
+Races run on trio's virtual clock with scripted provider objects
+(tests/scripted.py, a fresh ``Stage`` per test): a winner that breaks before ``complete()`` returns is
 replaced by a loser still in its grace window (``race_decided`` with
 ``failover: true``), or by a cancelled loser started again
 (``attempt_started`` with ``restart: true``). Each event goes through
@@ -13,9 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import scripted
-import yaml
-from scripted import SCRIPTS, Script
+from scripted import Script, Stage
 
 import raceway
 from dashboard import render, timeline
@@ -26,27 +24,30 @@ from raceway import wire
 MSG = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture(autouse=True)
-def _reset() -> None:
-    scripted.reset()
+@pytest.fixture
+def stage() -> Stage:
+    return Stage()
 
 
 def config(grace_ms: int) -> raceway.Config:
-    data = {
-        "timeout_ms": 5000,
-        "grace_period_ms": grace_ms,
-        "monitor": {"socket": "off"},
-        "performance_file": "off",
-        "providers": {n: {"type": "python", "callable": "scripted:provider", "model": f"{n}-m"} for n in "ab"},
-        "virtual_models": {"v": {"strategy": "first_wins", "providers": [{"name": "a"}, {"name": "b"}]}},
-    }
-    return raceway.loads_config(yaml.safe_dump(data))
+    """Virtual model ``v``: a and b, the stage's code providers, racing first_wins."""
+    return raceway.Config(
+        timeout_ms=5000,
+        grace_period_ms=grace_ms,
+        monitor=raceway.MonitorConfig(socket="off"),
+        performance_file="off",
+        virtual_models={
+            "v": raceway.VirtualModel(
+                strategy="first_wins", providers=[raceway.ProviderRef(name="a"), raceway.ProviderRef(name="b")]
+            )
+        },
+    )
 
 
-async def race_lines(grace_ms: int) -> list[bytes]:
-    """One race's events as the monitor socket would carry them."""
+async def race_lines(stage: Stage, grace_ms: int) -> list[bytes]:
+    """One race of the stage's providers, its events as the monitor socket would carry them."""
     lines: list[bytes] = []
-    async with raceway.open_engine(config(grace_ms)) as engine:
+    async with raceway.open_engine(config(grace_ms), providers=stage.providers()) as engine:
         engine.subscribe(lambda event: lines.append(wire.encode(event)))
         await engine.complete(MSG, "v")
     return lines
@@ -60,12 +61,12 @@ def log_lines(m: DashboardModel) -> list[str]:
     return [f"{e.glyph} {e.text}" for e in m.log]
 
 
-async def test_a_loser_taking_over_reads_as_a_failover(autojump_clock: Any) -> None:
+async def test_a_loser_taking_over_reads_as_a_failover(autojump_clock: Any, stage: Stage) -> None:
     # a wins at 50 ms and breaks at 150; b answered at 60 ms, in its grace window, and takes over.
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("gone"))
-    SCRIPTS["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("gone"))
+    stage.scripts["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
     m = DashboardModel()
-    assert m.feed_all(await race_lines(grace_ms=1000)) == 9  # 2 started, 2 first tokens, 2 decided, 1 failed
+    assert m.feed_all(await race_lines(stage, grace_ms=1000)) == 9  # 2 started, 2 first tokens, 2 decided, 1 failed
     (race,) = m.races.values()
     assert race.outcome == "ok" and race.winner == 1
     assert race.failover_ms == pytest.approx(150) and race.ttft_ms == pytest.approx(150)
@@ -82,11 +83,11 @@ async def test_a_loser_taking_over_reads_as_a_failover(autojump_clock: Any) -> N
     assert "failover at 150ms: the winner broke before its answer was committed" in details
 
 
-async def test_a_restart_reads_as_a_restart_live_and_from_the_records(autojump_clock: Any) -> None:
+async def test_a_restart_reads_as_a_restart_live_and_from_the_records(autojump_clock: Any, stage: Stage) -> None:
     # grace 0: b is cancelled at a's win (50 ms); a breaks at 350; b starts again and answers at 450.
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.3, break_with=ConnectionResetError("gone"))
-    SCRIPTS["b"] = Script(ttft=0.100)
-    lines = await race_lines(grace_ms=0)
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.3, break_with=ConnectionResetError("gone"))
+    stage.scripts["b"] = Script(ttft=0.100)
+    lines = await race_lines(stage, grace_ms=0)
     assert any(wire.decode(line).type == "attempt_started" and wire.decode(line).restart for line in lines)
 
     live = DashboardModel()

@@ -2,7 +2,7 @@
 
 Each example draws a scenario, runs it through ``raceway.testing.simulate``
 and through a real engine (``raceway.open_engine``) on trio's virtual clock,
-with ``python`` providers that play the scenario's scripts, and checks that
+with provider objects that play the scenario's scripts, and checks that
 both start the same attempts at the same times and pick the same winner at
 the same time — or both fail, the same way, at the same time.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
@@ -38,9 +39,6 @@ IDLE_TIMEOUT_S = 30.0
 #: Times closer than this (seconds) may come out equal, or swapped, on trio's clock.
 TIE = 1e-9
 
-#: The participants' scripts, by provider name, for the race being run.
-SCRIPTS: dict[str, Participant] = {}
-
 FAILURES: dict[str, type[raceway.ProviderError]] = {
     "error": raceway.ProviderError,
     "timeout": raceway.ProviderTimeoutError,
@@ -48,30 +46,41 @@ FAILURES: dict[str, type[raceway.ProviderError]] = {
 }
 
 
-async def scripted(request: Request) -> Any:
-    """A ``python`` provider that plays ``SCRIPTS[request.provider]`` from the moment it is called."""
-    script = SCRIPTS[request.provider]
-    began = trio.current_time()
+class Player(raceway.Provider):
+    """A provider object that plays one participant's script from the moment it is asked."""
 
-    async def until(t: float) -> None:
-        # Not even a checkpoint when the time has come: a token and the end
-        # at the same instant must reach the driver in the same batch.
-        if began + t > trio.current_time():
-            await trio.sleep_until(began + t)
+    def __init__(self, script: Participant) -> None:
+        super().__init__(script.name)
+        self.script = script
 
-    if script.ttft is not None:
-        await until(script.ttft)
-        yield script.text
-    if script.end is None:
-        await trio.sleep_forever()
-    assert script.end is not None
-    await until(script.end)
-    if script.fails:
-        if script.fail_kind == "rate_limited":
-            raise raceway.RateLimitedError("scripted", provider=request.provider)
-        raise FAILURES[script.fail_kind]("scripted", request.provider)
-    if script.finish_reason is not None:
-        yield Chunk("", finish_reason=script.finish_reason)
+    async def stream(self, request: Request) -> AsyncIterator[Any]:  # the token as plain text, then Chunk
+        script = self.script
+        began = trio.current_time()
+
+        async def until(t: float) -> None:
+            # Not even a checkpoint when the time has come: a token and the end
+            # at the same instant must reach the driver in the same batch.
+            if began + t > trio.current_time():
+                await trio.sleep_until(began + t)
+
+        if script.ttft is not None:
+            await until(script.ttft)
+            yield script.text
+        if script.end is None:
+            await trio.sleep_forever()
+        assert script.end is not None
+        await until(script.end)
+        if script.fails:
+            if script.fail_kind == "rate_limited":
+                raise raceway.RateLimitedError("scripted", provider=request.provider)
+            raise FAILURES[script.fail_kind]("scripted", request.provider)
+        if script.finish_reason is not None:
+            yield Chunk("", finish_reason=script.finish_reason)
+
+
+def players(scenario: Scenario) -> dict[str, Player]:
+    """The code providers racing ``scenario``, one per participant, in its order."""
+    return {p.name: Player(p) for p in scenario.participants}
 
 
 SCENARIOS = race_scenarios(max_participants=4)
@@ -98,7 +107,6 @@ def config_for(strategy: str, scenario: Scenario) -> raceway.Config:
         hedge=raceway.HedgeConfig(delay_ms=ms[2], max_extra_load=scenario.max_extra_load),
         monitor=raceway.MonitorConfig(socket="off"),
         performance_file="off",  # each example starts from what a fresh engine knows
-        providers={p.name: raceway.PythonProvider(callable=f"{__name__}:scripted") for p in scenario.participants},
         virtual_models={
             "race": raceway.VirtualModel(
                 providers=[
@@ -125,8 +133,6 @@ class EngineRun:
 
 def run_engine(strategy: str, scenario: Scenario, *, begin_at: float = 0.0) -> EngineRun:
     """Race ``scenario`` through a real engine on a virtual clock (the race begins at ``begin_at``)."""
-    SCRIPTS.clear()
-    SCRIPTS.update({p.name: p for p in scenario.participants})
     run = EngineRun()
 
     def listen(event: Any) -> None:
@@ -140,7 +146,7 @@ def run_engine(strategy: str, scenario: Scenario, *, begin_at: float = 0.0) -> E
             run.finished_at = event.elapsed_ms / 1000
 
     async def main() -> None:
-        async with raceway.open_engine(config_for(strategy, scenario)) as engine:
+        async with raceway.open_engine(config_for(strategy, scenario), providers=players(scenario)) as engine:
             engine.subscribe(listen)
             await trio.sleep(begin_at)
             with trio.fail_after(10_000):  # virtual seconds: a hang here is a bug, not a slow test

@@ -1,7 +1,8 @@
 """Race semantics on trio's virtual clock, with exact expected times.
 
-Each test scripts ``python`` providers (tests/scripted.py), runs one race
-through the public API, and asserts who won, when the caller got its first
+Each test scripts provider objects (tests/scripted.py: a fresh ``Stage`` per
+test, raced with ``open_engine(config, providers=stage.providers())``), runs
+one race through the public API, and asserts who won, when the caller got its first
 token, and when each loser was cancelled — the rows of DESIGN.md's semantics
 table.
 """
@@ -11,19 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import scripted
 import trio
 import yaml
-from scripted import SCRIPTS, Script, when
+from scripted import Script, Stage
 
 import raceway
 
 MSG = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture(autouse=True)
-def _reset() -> None:
-    scripted.reset()
+@pytest.fixture
+def stage() -> Stage:
+    return Stage()
 
 
 def config(
@@ -34,17 +34,17 @@ def config(
     timeout_ms: int = 5000,
     **extra: Any,
 ) -> raceway.Config:
-    refs = [{"name": p} if isinstance(p, str) else p for p in providers]
-    names = {r["name"] for r in refs}
-    data = {
-        "timeout_ms": timeout_ms,
-        "grace_period_ms": grace_ms,
-        "monitor": {"socket": "off"},
-        "performance_file": "off",
-        "providers": {n: {"type": "python", "callable": "scripted:provider", "model": f"{n}-m"} for n in sorted(names)},
-        "virtual_models": {"v": {"strategy": strategy, "providers": refs, **extra}},
-    }
-    return raceway.loads_config(yaml.safe_dump(data))
+    """Virtual model ``v`` racing ``providers`` by name: code providers only (``stage.providers()``)."""
+    refs = [raceway.ProviderRef(name=p) if isinstance(p, str) else raceway.ProviderRef(**p) for p in providers]
+    if "hedge" in extra:
+        extra["hedge"] = raceway.HedgeOverride(**extra["hedge"])
+    return raceway.Config(
+        timeout_ms=timeout_ms,
+        grace_period_ms=grace_ms,
+        monitor=raceway.MonitorConfig(socket="off"),
+        performance_file="off",
+        virtual_models={"v": raceway.VirtualModel(strategy=strategy, providers=refs, **extra)},
+    )
 
 
 async def first_chunk_time(engine: raceway.Engine, **kw: Any) -> tuple[float, raceway.RaceResult]:
@@ -65,11 +65,11 @@ def status(result: raceway.RaceResult) -> dict[str, str]:
 # ---------------------------------------------------------------- first_wins
 
 
-async def test_first_wins_hands_over_the_first_token_at_once_and_cancels_at_grace_end(autojump_clock: Any) -> None:
+async def test_first_wins_hands_over_the_first_token_at_once_and_cancels_at_grace_end(autojump_clock: Any, stage: Stage) -> None:
     # a answers at 0.050 and streams until 2.050; b answers at 0.300.
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["x"] * 5, gap=0.5)
-    SCRIPTS["b"] = Script(ttft=0.300, chunks=["y"] * 5, gap=0.5)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=1000)) as engine:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["x"] * 5, gap=0.5)
+    stage.scripts["b"] = Script(ttft=0.300, chunks=["y"] * 5, gap=0.5)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=1000), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         first, result = await first_chunk_time(engine)
     assert first == pytest.approx(0.050)
@@ -79,7 +79,7 @@ async def test_first_wins_hands_over_the_first_token_at_once_and_cancels_at_grac
     # b answered inside the grace window (so it lost, not merely cancelled)
     # and was cancelled when the window closed: 0.050 + 1.000.
     assert status(result) == {"a": "won", "b": "lost"}
-    assert when("b", "cancelled") == pytest.approx(t0 + 1.050)
+    assert stage.when("b", "cancelled") == pytest.approx(t0 + 1.050)
     b = next(x for x in result.attempts if x.provider == "b")
     assert b.ttft_ms == pytest.approx(300)
     assert result.text == "xxxxx"
@@ -91,37 +91,37 @@ async def test_first_wins_hands_over_the_first_token_at_once_and_cancels_at_grac
     }
 
 
-async def test_first_wins_with_grace_zero_cancels_losers_at_the_win(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["x"] * 3, gap=0.5)
-    SCRIPTS["b"] = Script(ttft=0.300)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+async def test_first_wins_with_grace_zero_cancels_losers_at_the_win(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["x"] * 3, gap=0.5)
+    stage.scripts["b"] = Script(ttft=0.300)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         first, result = await first_chunk_time(engine)
     assert first == pytest.approx(0.050)
-    assert when("b", "cancelled") == pytest.approx(t0 + 0.050)
+    assert stage.when("b", "cancelled") == pytest.approx(t0 + 0.050)
     assert status(result) == {"a": "won", "b": "cancelled"}
 
 
-async def test_first_wins_cancels_losers_when_the_callers_stream_ends_first(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["x", "y"], gap=0.150)  # done at 0.200
-    SCRIPTS["b"] = Script(ttft=0.900)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=1000)) as engine:
+async def test_first_wins_cancels_losers_when_the_callers_stream_ends_first(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["x", "y"], gap=0.150)  # done at 0.200
+    stage.scripts["b"] = Script(ttft=0.900)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=1000), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         result = await engine.complete(MSG, "v")
         t_end = trio.current_time()
     assert t_end - t0 == pytest.approx(0.200)
     assert result.total_ms == pytest.approx(200)
-    assert when("b", "cancelled") == pytest.approx(t0 + 0.200)
+    assert stage.when("b", "cancelled") == pytest.approx(t0 + 0.200)
     assert status(result) == {"a": "won", "b": "cancelled"}
 
 
-async def test_first_wins_ignores_role_only_chunks_and_failures(autojump_clock: Any) -> None:
+async def test_first_wins_ignores_role_only_chunks_and_failures(autojump_clock: Any, stage: Stage) -> None:
     # a sends an empty chunk at once (headers, role) and text only at 0.400;
     # b fails at 0.010; c answers at 0.250.
-    SCRIPTS["a"] = Script(ttft=0.0, chunks=["", "late"], gap=0.400)
-    SCRIPTS["b"] = Script(fail_at=0.010)
-    SCRIPTS["c"] = Script(ttft=0.250)
-    async with raceway.open_engine(config("first_wins", ["a", "b", "c"], grace_ms=0)) as engine:
+    stage.scripts["a"] = Script(ttft=0.0, chunks=["", "late"], gap=0.400)
+    stage.scripts["b"] = Script(fail_at=0.010)
+    stage.scripts["c"] = Script(ttft=0.250)
+    async with raceway.open_engine(config("first_wins", ["a", "b", "c"], grace_ms=0), providers=stage.providers()) as engine:
         first, result = await first_chunk_time(engine)
     assert first == pytest.approx(0.250)
     assert result.provider == "c"
@@ -130,24 +130,24 @@ async def test_first_wins_ignores_role_only_chunks_and_failures(autojump_clock: 
     assert b.error == "b failed on purpose" and b.ended_ms == pytest.approx(10)
 
 
-async def test_a_provider_that_never_answers_does_not_hold_the_race(autojump_clock: Any) -> None:
-    SCRIPTS["hang"] = Script(hang=True)
-    SCRIPTS["ok"] = Script(ttft=0.120)
-    async with raceway.open_engine(config("first_wins", ["hang", "ok"], grace_ms=100)) as engine:
+async def test_a_provider_that_never_answers_does_not_hold_the_race(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["hang"] = Script(hang=True)
+    stage.scripts["ok"] = Script(ttft=0.120)
+    async with raceway.open_engine(config("first_wins", ["hang", "ok"], grace_ms=100), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         result = await engine.complete(MSG, "v")
     assert result.provider == "ok" and result.ttft_ms == pytest.approx(120)
     # The caller's stream ended at 0.120, before the window's end (0.220).
-    assert when("hang", "cancelled") == pytest.approx(t0 + 0.120)
+    assert stage.when("hang", "cancelled") == pytest.approx(t0 + 0.120)
 
 
 # ---------------------------------------------------------------- failures
 
 
-async def test_every_attempt_failing_raises_with_every_error(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(fail_at=0.020, error=raceway.RateLimitedError("slow down", retry_after=2.0))
-    SCRIPTS["b"] = Script(fail_at=0.070)
-    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+async def test_every_attempt_failing_raises_with_every_error(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(fail_at=0.020, error=raceway.RateLimitedError("slow down", retry_after=2.0))
+    stage.scripts["b"] = Script(fail_at=0.070)
+    async with raceway.open_engine(config("first_wins", ["a", "b"]), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         with pytest.raises(raceway.AllProvidersFailedError) as info:
             await engine.complete(MSG, "v")
@@ -162,35 +162,35 @@ async def test_every_attempt_failing_raises_with_every_error(autojump_clock: Any
     assert "slow down" in str(exc) and "b failed on purpose" in str(exc)
 
 
-async def test_the_deadline_passing_raises_race_timeout_at_exactly_timeout_ms(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(hang=True)
-    SCRIPTS["b"] = Script(ttft=0.500)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], timeout_ms=200)) as engine:
+async def test_the_deadline_passing_raises_race_timeout_at_exactly_timeout_ms(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(hang=True)
+    stage.scripts["b"] = Script(ttft=0.500)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], timeout_ms=200), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         with pytest.raises(raceway.RaceTimeoutError) as info:
             await engine.complete(MSG, "v")
         assert trio.current_time() - t0 == pytest.approx(0.200)
     assert isinstance(info.value, raceway.AllProvidersFailedError)
-    assert when("a", "cancelled") == pytest.approx(t0 + 0.200)
-    assert when("b", "cancelled") == pytest.approx(t0 + 0.200)
+    assert stage.when("a", "cancelled") == pytest.approx(t0 + 0.200)
+    assert stage.when("b", "cancelled") == pytest.approx(t0 + 0.200)
     group = info.value.__cause__
     assert isinstance(group, ExceptionGroup)
     assert all(isinstance(e, raceway.ProviderTimeoutError) for e in group.exceptions)
 
 
-async def test_timeout_bounds_the_decision_not_the_stream(autojump_clock: Any) -> None:
+async def test_timeout_bounds_the_decision_not_the_stream(autojump_clock: Any, stage: Stage) -> None:
     # The winner answers at 0.100 and streams for 3 s; timeout_ms is 500.
-    SCRIPTS["a"] = Script(ttft=0.100, chunks=["x"] * 4, gap=1.0)
-    async with raceway.open_engine(config("first_wins", ["a"], timeout_ms=500)) as engine:
+    stage.scripts["a"] = Script(ttft=0.100, chunks=["x"] * 4, gap=1.0)
+    async with raceway.open_engine(config("first_wins", ["a"], timeout_ms=500), providers=stage.providers()) as engine:
         result = await engine.complete(MSG, "v")
     assert result.total_ms == pytest.approx(3100)
     assert result.text == "xxxx"
 
 
-async def test_a_winner_that_stalls_is_interrupted_after_idle_timeout(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.100, chunks=["one ", "two ", "three"], gap=0.010, stall_after=2)
+async def test_a_winner_that_stalls_is_interrupted_after_idle_timeout(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.100, chunks=["one ", "two ", "three"], gap=0.010, stall_after=2)
     cfg = config("first_wins", ["a"], idle_timeout_ms=300)
-    async with raceway.open_engine(cfg) as engine:
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         t0 = trio.current_time()
         with pytest.raises(raceway.StreamInterruptedError) as info:
             await engine.complete(MSG, "v")
@@ -201,10 +201,10 @@ async def test_a_winner_that_stalls_is_interrupted_after_idle_timeout(autojump_c
     assert isinstance(info.value.__cause__, raceway.ProviderTimeoutError)
 
 
-async def test_a_winner_that_breaks_after_the_commit_raises_stream_interrupted(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("peer went away"))
-    SCRIPTS["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
-    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+async def test_a_winner_that_breaks_after_the_commit_raises_stream_interrupted(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("peer went away"))
+    stage.scripts["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
+    async with raceway.open_engine(config("first_wins", ["a", "b"]), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         got = []
         with pytest.raises(raceway.StreamInterruptedError) as info:
@@ -215,13 +215,13 @@ async def test_a_winner_that_breaks_after_the_commit_raises_stream_interrupted(a
     assert got == ["par", "tial"]
     assert info.value.partial_text == "partial"
     assert "peer went away" in str(info.value)
-    assert when("b", "cancelled") == pytest.approx(t0 + 0.150)
+    assert stage.when("b", "cancelled") == pytest.approx(t0 + 0.150)
 
 
-async def test_complete_fails_over_to_a_loser_that_answered_when_the_winner_breaks(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("peer went away"))
-    SCRIPTS["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
-    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+async def test_complete_fails_over_to_a_loser_that_answered_when_the_winner_breaks(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("peer went away"))
+    stage.scripts["b"] = Script(ttft=0.060, chunks=["y"] * 5, gap=0.1)
+    async with raceway.open_engine(config("first_wins", ["a", "b"]), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         result = await engine.complete(MSG, "v")
         # a broke at 0.150; b, in its grace window, had answered at 0.060 and ends at 0.460
@@ -232,10 +232,10 @@ async def test_complete_fails_over_to_a_loser_that_answered_when_the_winner_brea
     assert "peer went away" in (result.attempts[0].error or "")
 
 
-async def test_complete_restarts_a_cancelled_loser_when_the_winner_breaks(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.3, break_with=ConnectionResetError("gone"))
-    SCRIPTS["b"] = Script(ttft=0.100)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+async def test_complete_restarts_a_cancelled_loser_when_the_winner_breaks(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.3, break_with=ConnectionResetError("gone"))
+    stage.scripts["b"] = Script(ttft=0.100)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         result = await engine.complete(MSG, "v")
         # b was cancelled at a's win (grace 0); a broke at 0.350; b restarts and answers at 0.450
@@ -248,21 +248,21 @@ async def test_complete_restarts_a_cancelled_loser_when_the_winner_breaks(autoju
     ]
 
 
-async def test_complete_raises_stream_interrupted_when_nobody_can_replace_the_winner(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("gone"))
-    SCRIPTS["b"] = Script(fail_at=0.020)
-    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+async def test_complete_raises_stream_interrupted_when_nobody_can_replace_the_winner(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("gone"))
+    stage.scripts["b"] = Script(fail_at=0.020)
+    async with raceway.open_engine(config("first_wins", ["a", "b"]), providers=stage.providers()) as engine:
         with pytest.raises(raceway.StreamInterruptedError) as info:
             await engine.complete(MSG, "v")
     assert info.value.partial_text == "partial"
     assert isinstance(info.value.__cause__, ConnectionResetError)
 
 
-async def test_ttft_timeout_fails_a_slow_attempt_and_the_race_goes_on(autojump_clock: Any) -> None:
-    SCRIPTS["slow"] = Script(ttft=0.800)
-    SCRIPTS["ok"] = Script(ttft=0.400)
+async def test_ttft_timeout_fails_a_slow_attempt_and_the_race_goes_on(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["slow"] = Script(ttft=0.800)
+    stage.scripts["ok"] = Script(ttft=0.400)
     cfg = config("weighted", ["slow", "ok"], ttft_timeout_ms=300, timeout_ms=1000, grace_period_ms=100)
-    async with raceway.open_engine(cfg) as engine:
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         t0 = trio.current_time()
         with pytest.raises(raceway.AllProvidersFailedError) as info:
             await engine.complete(MSG, "v")
@@ -273,35 +273,35 @@ async def test_ttft_timeout_fails_a_slow_attempt_and_the_race_goes_on(autojump_c
 # ---------------------------------------------------------------- weighted
 
 
-async def test_weighted_waits_out_the_window_and_picks_the_best_value(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050)
-    SCRIPTS["b"] = Script(ttft=0.100)
-    SCRIPTS["c"] = Script(ttft=0.500)
+async def test_weighted_waits_out_the_window_and_picks_the_best_value(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050)
+    stage.scripts["b"] = Script(ttft=0.100)
+    stage.scripts["c"] = Script(ttft=0.500)
     refs = [{"name": "a", "weight": 1.0}, {"name": "b", "weight": 2.0}, {"name": "c", "weight": 9.0}]
-    async with raceway.open_engine(config("weighted", refs, grace_ms=100)) as engine:
+    async with raceway.open_engine(config("weighted", refs, grace_ms=100), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         first, result = await first_chunk_time(engine)
     # The window opens at a's token (0.050) and closes at 0.150: b (weight 2)
     # beats a; c answers too late to count and is cancelled at 0.150.
     assert first == pytest.approx(0.150)
     assert result.provider == "b" and result.ttft_ms == pytest.approx(150)
-    assert when("c", "cancelled") == pytest.approx(t0 + 0.150)
+    assert stage.when("c", "cancelled") == pytest.approx(t0 + 0.150)
     assert status(result) == {"a": "lost", "b": "won", "c": "cancelled"}
 
 
-async def test_weighted_decides_early_when_nothing_is_pending(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050)
-    SCRIPTS["b"] = Script(fail_at=0.080)
-    async with raceway.open_engine(config("weighted", ["a", "b"], grace_ms=1000)) as engine:
+async def test_weighted_decides_early_when_nothing_is_pending(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050)
+    stage.scripts["b"] = Script(fail_at=0.080)
+    async with raceway.open_engine(config("weighted", ["a", "b"], grace_ms=1000), providers=stage.providers()) as engine:
         first, result = await first_chunk_time(engine)
     assert first == pytest.approx(0.080)
     assert result.provider == "a"
 
 
-async def test_weighted_equal_values_go_to_the_earlier_token(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050)
-    SCRIPTS["b"] = Script(ttft=0.050)
-    async with raceway.open_engine(config("weighted", ["b", "a"], grace_ms=100)) as engine:
+async def test_weighted_equal_values_go_to_the_earlier_token(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050)
+    stage.scripts["b"] = Script(ttft=0.050)
+    async with raceway.open_engine(config("weighted", ["b", "a"], grace_ms=100), providers=stage.providers()) as engine:
         result = await engine.complete(MSG, "v")
     assert result.provider == "b"  # same time and value: the first listed
 
@@ -309,35 +309,35 @@ async def test_weighted_equal_values_go_to_the_earlier_token(autojump_clock: Any
 # ---------------------------------------------------------------- quality
 
 
-async def test_quality_picks_the_best_complete_answer_within_the_window(autojump_clock: Any) -> None:
+async def test_quality_picks_the_best_complete_answer_within_the_window(autojump_clock: Any, stage: Stage) -> None:
     # a is quick but truncated; b is complete and clean; c is too late.
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["cut", " off"], gap=0.050, finish="length")  # complete at 0.100
-    SCRIPTS["b"] = Script(ttft=0.120, chunks=["all", " good"], gap=0.080)  # complete at 0.200
-    SCRIPTS["c"] = Script(ttft=0.400)
-    async with raceway.open_engine(config("quality", ["a", "b", "c"], grace_ms=150)) as engine:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["cut", " off"], gap=0.050, finish="length")  # complete at 0.100
+    stage.scripts["b"] = Script(ttft=0.120, chunks=["all", " good"], gap=0.080)  # complete at 0.200
+    stage.scripts["c"] = Script(ttft=0.400)
+    async with raceway.open_engine(config("quality", ["a", "b", "c"], grace_ms=150), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         first, result = await first_chunk_time(engine)
     # The window runs from a's completion (0.100) to 0.250.
     assert first == pytest.approx(0.250)
     assert result.provider == "b" and result.text == "all good" and result.finish_reason == "stop"
-    assert when("c", "cancelled") == pytest.approx(t0 + 0.250)
+    assert stage.when("c", "cancelled") == pytest.approx(t0 + 0.250)
     assert status(result) == {"a": "lost", "b": "won", "c": "cancelled"}
 
 
-async def test_quality_decides_when_every_attempt_is_complete(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, finish="length")
-    SCRIPTS["b"] = Script(ttft=0.070)
-    async with raceway.open_engine(config("quality", ["a", "b"], grace_ms=5000)) as engine:
+async def test_quality_decides_when_every_attempt_is_complete(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, finish="length")
+    stage.scripts["b"] = Script(ttft=0.070)
+    async with raceway.open_engine(config("quality", ["a", "b"], grace_ms=5000), providers=stage.providers()) as engine:
         first, result = await first_chunk_time(engine)
     assert first == pytest.approx(0.070)
     assert result.provider == "b"
 
 
-async def test_quality_uses_a_custom_scorer(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["short"])
-    SCRIPTS["b"] = Script(ttft=0.060, chunks=["a much longer answer"])
+async def test_quality_uses_a_custom_scorer(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["short"])
+    stage.scripts["b"] = Script(ttft=0.060, chunks=["a much longer answer"])
     cfg = config("quality", ["a", "b"], grace_ms=100, quality_scorer="test_race:longest")
-    async with raceway.open_engine(cfg) as engine:
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         result = await engine.complete(MSG, "v")
     assert result.provider == "b"
 
@@ -349,89 +349,84 @@ def longest(answer: raceway.Answer) -> float:
 # ---------------------------------------------------------------- hedged
 
 
-async def test_hedged_starts_by_priority_and_hedges_after_the_delay(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.300)
-    SCRIPTS["b"] = Script(ttft=0.050)
-    SCRIPTS["c"] = Script(ttft=0.010)
+async def test_hedged_starts_by_priority_and_hedges_after_the_delay(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.300)
+    stage.scripts["b"] = Script(ttft=0.050)
+    stage.scripts["c"] = Script(ttft=0.010)
     refs = [{"name": "c", "priority": 1}, {"name": "a", "priority": 3}, {"name": "b", "priority": 2}]
     cfg = config("hedged", refs, hedge={"delay_ms": 100, "max_extra_load": 0.5})
-    async with raceway.open_engine(cfg) as engine:
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         t0 = trio.current_time()
         first, result = await first_chunk_time(engine)
     # a (priority 3) at 0; no token by 0.100, so b; b's token at 0.150 wins.
-    assert when("a", "start") == pytest.approx(t0)
-    assert when("b", "start") == pytest.approx(t0 + 0.100)
+    assert stage.when("a", "start") == pytest.approx(t0)
+    assert stage.when("b", "start") == pytest.approx(t0 + 0.100)
     assert first == pytest.approx(0.150)
     assert result.provider == "b"
-    assert when("a", "cancelled") == pytest.approx(t0 + 0.150)
+    assert stage.when("a", "cancelled") == pytest.approx(t0 + 0.150)
     assert status(result) == {"c": "not_started", "a": "cancelled", "b": "won"}
     b = next(x for x in result.attempts if x.provider == "b")
     assert b.started_ms == pytest.approx(100) and b.ttft_ms == pytest.approx(50)
 
 
-async def test_hedged_fails_over_at_once_when_an_attempt_fails(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(fail_at=0.020)
-    SCRIPTS["b"] = Script(ttft=0.030)
+async def test_hedged_fails_over_at_once_when_an_attempt_fails(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(fail_at=0.020)
+    stage.scripts["b"] = Script(ttft=0.030)
     refs = [{"name": "a", "priority": 2}, {"name": "b", "priority": 1}]
     cfg = config("hedged", refs, hedge={"delay_ms": 1000, "max_extra_load": 0})
-    async with raceway.open_engine(cfg) as engine:
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         t0 = trio.current_time()
         result = await engine.complete(MSG, "v")
-    assert when("b", "start") == pytest.approx(t0 + 0.020)
+    assert stage.when("b", "start") == pytest.approx(t0 + 0.020)
     assert result.provider == "b" and result.ttft_ms == pytest.approx(50)
 
 
-async def test_hedged_with_no_budget_never_hedges_on_delay(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.300)
-    SCRIPTS["b"] = Script(ttft=0.010)
+async def test_hedged_with_no_budget_never_hedges_on_delay(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.300)
+    stage.scripts["b"] = Script(ttft=0.010)
     refs = [{"name": "a", "priority": 2}, {"name": "b", "priority": 1}]
     cfg = config("hedged", refs, hedge={"delay_ms": 50, "max_extra_load": 0})
-    async with raceway.open_engine(cfg) as engine:
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         result = await engine.complete(MSG, "v")
     assert result.provider == "a" and result.ttft_ms == pytest.approx(300)
-    assert when("b", "start") is None
+    assert stage.when("b", "start") is None
 
 
 # ---------------------------------------------------------------- the request
 
 
-async def test_parameters_pass_through_under_per_reference_config(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.010)
+async def test_parameters_pass_through_under_per_reference_config(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.010)
     refs = [{"name": "a", "model": "big", "config": {"temperature": 0.1}}]
-    async with raceway.open_engine(config("first_wins", refs)) as engine:
+    async with raceway.open_engine(config("first_wins", refs), providers=stage.providers()) as engine:
         result = await engine.complete(MSG, "v", temperature=0.9, max_tokens=7)
-    (request,) = scripted.REQUESTS
+    (request,) = stage.requests
     assert request.model == "big" and result.model == "big"
     assert request.params == {"temperature": 0.1, "max_tokens": 7}
     assert request.messages == MSG
 
 
-async def test_a_provider_listed_twice_gets_two_distinct_attempts(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.010)
+async def test_a_provider_listed_twice_gets_two_distinct_attempts(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.010)
     refs = [{"name": "a", "model": "one"}, {"name": "a", "model": "two"}]
-    async with raceway.open_engine(config("first_wins", refs)) as engine:
+    async with raceway.open_engine(config("first_wins", refs), providers=stage.providers()) as engine:
         result = await engine.complete(MSG, "v")
     assert [(x.index, x.model) for x in result.attempts] == [(0, "one"), (1, "two")]
     assert [x.status for x in result.attempts] == ["won", "lost"]
-    assert sorted(r.model for r in scripted.REQUESTS) == ["one", "two"]
+    assert sorted(r.model for r in stage.requests) == ["one", "two"]
 
 
-async def test_unknown_model_raises_no_such_model(autojump_clock: Any) -> None:
-    async with raceway.open_engine(config("first_wins", ["a"])) as engine:
+async def test_unknown_model_raises_no_such_model(autojump_clock: Any, stage: Stage) -> None:
+    async with raceway.open_engine(config("first_wins", ["a"]), providers=stage.providers("a")) as engine:
         with pytest.raises(raceway.NoSuchModelError, match=r"'nope'.*known: v"):
             await engine.complete(MSG, "nope")
 
 
-async def test_legacy_mode_races_every_provider(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.020)
-    SCRIPTS["b"] = Script(ttft=0.010)
-    data = {
-        "monitor": {"socket": "off"},
-        "performance_file": "off",
-        "providers": {n: {"type": "python", "callable": "scripted:provider"} for n in "ab"},
-    }
-    cfg = raceway.loads_config(yaml.safe_dump(data))
-    async with raceway.open_engine(cfg) as engine:
+async def test_legacy_mode_races_every_provider(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.020)
+    stage.scripts["b"] = Script(ttft=0.010)
+    cfg = raceway.Config(monitor=raceway.MonitorConfig(socket="off"), performance_file="off")  # no virtual models
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         result = await engine.complete(MSG)
         assert [m.id for m in engine.models()] == ["default"]
         passthrough = await engine.complete(MSG, "gpt-x")
@@ -442,36 +437,36 @@ async def test_legacy_mode_races_every_provider(autojump_clock: Any) -> None:
 # ---------------------------------------------------------------- lifetimes
 
 
-async def test_leaving_the_stream_early_cancels_everything(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["x"] * 10, gap=0.1)
-    SCRIPTS["b"] = Script(ttft=0.500)
+async def test_leaving_the_stream_early_cancels_everything(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["x"] * 10, gap=0.1)
+    stage.scripts["b"] = Script(ttft=0.500)
     finished: list[raceway.RaceFinished] = []
-    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+    async with raceway.open_engine(config("first_wins", ["a", "b"]), providers=stage.providers()) as engine:
         engine.subscribe(lambda e: finished.append(e) if isinstance(e, raceway.RaceFinished) else None)
         t0 = trio.current_time()
         async with engine.stream(MSG, "v") as race:
             async for _ in race:
                 break
-        assert when("a", "cancelled") == pytest.approx(t0 + 0.050)
-        assert when("b", "cancelled") == pytest.approx(t0 + 0.050)
+        assert stage.when("a", "cancelled") == pytest.approx(t0 + 0.050)
+        assert stage.when("b", "cancelled") == pytest.approx(t0 + 0.050)
     assert [f.outcome for f in finished] == ["abandoned"]
 
 
-async def test_the_callers_own_error_leaves_the_stream_unwrapped(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050)
-    async with raceway.open_engine(config("first_wins", ["a"])) as engine:
+async def test_the_callers_own_error_leaves_the_stream_unwrapped(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050)
+    async with raceway.open_engine(config("first_wins", ["a"]), providers=stage.providers()) as engine:
         with pytest.raises(KeyError):
             async with engine.stream(MSG, "v") as race:
                 async for _ in race:
                     raise KeyError("mine")
 
 
-async def test_events_are_emitted_once_per_fact_in_order(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050, chunks=["x", "y"], gap=0.5)
-    SCRIPTS["b"] = Script(ttft=0.100, chunks=["y"] * 5, gap=0.5)
-    SCRIPTS["c"] = Script(fail_at=0.010)
+async def test_events_are_emitted_once_per_fact_in_order(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050, chunks=["x", "y"], gap=0.5)
+    stage.scripts["b"] = Script(ttft=0.100, chunks=["y"] * 5, gap=0.5)
+    stage.scripts["c"] = Script(fail_at=0.010)
     seen: list[Any] = []
-    async with raceway.open_engine(config("first_wins", ["a", "b", "c"], grace_ms=200)) as engine:
+    async with raceway.open_engine(config("first_wins", ["a", "b", "c"], grace_ms=200), providers=stage.providers()) as engine:
         engine.subscribe(seen.append)
         result = await engine.complete(MSG, "v")
     kinds = [(e.type, getattr(e, "index", None), round(e.elapsed_ms)) for e in seen]
@@ -491,10 +486,10 @@ async def test_events_are_emitted_once_per_fact_in_order(autojump_clock: Any) ->
     assert seen[-1].outcome == "ok" and seen[-1].winner == 0
 
 
-async def test_stats_learn_from_races(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.050)
-    SCRIPTS["b"] = Script(fail_at=0.010)
-    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+async def test_stats_learn_from_races(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.050)
+    stage.scripts["b"] = Script(fail_at=0.010)
+    async with raceway.open_engine(config("first_wins", ["a", "b"]), providers=stage.providers()) as engine:
         for _ in range(3):
             await engine.complete(MSG, "v")
         stats = engine.stats()
@@ -503,8 +498,8 @@ async def test_stats_learn_from_races(autojump_clock: Any) -> None:
     assert stats["a/a-m"].score > 0.5 > stats["b/b-m"].score
 
 
-async def test_health_check_passes_when_one_provider_is_healthy(autojump_clock: Any) -> None:
-    async with raceway.open_engine(config("first_wins", ["a", "b"])) as engine:
+async def test_health_check_passes_when_one_provider_is_healthy(autojump_clock: Any, stage: Stage) -> None:
+    async with raceway.open_engine(config("first_wins", ["a", "b"]), providers=stage.providers("a", "b")) as engine:
         report = await engine.health_check()
     assert report.ok and report.providers == {"a": None, "b": None}
 
@@ -537,10 +532,10 @@ async def test_many_random_races_on_the_virtual_clock_never_spin(autojump_clock:
                         pass
 
 
-async def test_a_timeout_says_why_the_failed_attempts_failed(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(fail_at=0.010, error=raceway.MissingAPIKeyError("A_KEY"))
-    SCRIPTS["b"] = Script(hang=True)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], timeout_ms=300)) as engine:
+async def test_a_timeout_says_why_the_failed_attempts_failed(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(fail_at=0.010, error=raceway.MissingAPIKeyError("A_KEY"))
+    stage.scripts["b"] = Script(hang=True)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], timeout_ms=300), providers=stage.providers()) as engine:
         with pytest.raises(raceway.RaceTimeoutError) as info:
             await engine.complete(MSG, "v")
     message = str(info.value)
@@ -554,19 +549,19 @@ class ReturnsNonsense(raceway.Strategy):
         return "start everything"
 
 
-async def test_a_strategy_that_returns_no_decision_is_a_clear_error(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.010)
-    async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"])) as engine:
+async def test_a_strategy_that_returns_no_decision_is_a_clear_error(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.010)
+    async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"]), providers=stage.providers()) as engine:
         with pytest.raises(raceway.StrategyError, match="returned 'start everything', not Start, Pick, Wait or GiveUp"):
             await engine.complete(MSG, "v")
 
 
-async def test_the_hedge_budget_caps_extra_attempts_across_races(autojump_clock: Any) -> None:
-    SCRIPTS["slow"] = Script(ttft=0.300)
-    SCRIPTS["fast"] = Script(ttft=0.010)
+async def test_the_hedge_budget_caps_extra_attempts_across_races(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["slow"] = Script(ttft=0.300)
+    stage.scripts["fast"] = Script(ttft=0.010)
     refs = [{"name": "slow", "priority": 2}, {"name": "fast", "priority": 1}]
     cfg = config("hedged", refs, hedge={"delay_ms": 50, "max_extra_load": 0.1})
-    async with raceway.open_engine(cfg) as engine:
+    async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
         results = [await engine.complete(MSG, "v") for _ in range(100)]
     hedges = sum(a.status != "not_started" for r in results for a in r.attempts if a.provider == "fast")
     # At most the reserve (2) plus a tenth of the races (a deposit into a full
@@ -591,13 +586,13 @@ class BacksOff(raceway.Strategy):
         return raceway.Wait(self.spec.deadline)
 
 
-async def test_a_strategy_may_back_off_while_nothing_runs(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(fail_at=0.020)
-    SCRIPTS["b"] = Script(ttft=0.010)
-    async with raceway.open_engine(config("test_race:BacksOff", ["a", "b"])) as engine:
+async def test_a_strategy_may_back_off_while_nothing_runs(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(fail_at=0.020)
+    stage.scripts["b"] = Script(ttft=0.010)
+    async with raceway.open_engine(config("test_race:BacksOff", ["a", "b"]), providers=stage.providers()) as engine:
         t0 = trio.current_time()
         result = await engine.complete(MSG, "v")
-    assert when("b", "start") == pytest.approx(t0 + 0.120)
+    assert stage.when("b", "start") == pytest.approx(t0 + 0.120)
     assert result.provider == "b" and result.ttft_ms == pytest.approx(130)
 
 
@@ -608,17 +603,17 @@ class RaisesInDecide(raceway.FirstWins):
         return super().decide(now)
 
 
-async def test_a_strategy_that_raises_is_a_strategy_error(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.010)
-    async with raceway.open_engine(config("test_race:RaisesInDecide", ["a"])) as engine:
+async def test_a_strategy_that_raises_is_a_strategy_error(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.010)
+    async with raceway.open_engine(config("test_race:RaisesInDecide", ["a"]), providers=stage.providers()) as engine:
         with pytest.raises(raceway.StrategyError, match=r"RaisesInDecide decide\(0.01\) raised ZeroDivisionError: oops"):
             await engine.complete(MSG, "v")
 
 
-async def test_a_strategy_failure_is_booked_as_a_failed_race(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.010)
+async def test_a_strategy_failure_is_booked_as_a_failed_race(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.010)
     finished: list[raceway.RaceFinished] = []
-    async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"])) as engine:
+    async with raceway.open_engine(config("test_race:ReturnsNonsense", ["a"]), providers=stage.providers()) as engine:
         engine.subscribe(lambda e: finished.append(e) if isinstance(e, raceway.RaceFinished) else None)
         with pytest.raises(raceway.StrategyError):
             await engine.complete(MSG, "v")
@@ -629,10 +624,10 @@ async def test_a_strategy_failure_is_booked_as_a_failed_race(autojump_clock: Any
 # ---------------------------------------------------------------- learning off the caller's path
 
 
-async def test_a_race_that_went_well_is_learned_by_the_time_anyone_looks(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.010)
-    SCRIPTS["b"] = Script(ttft=0.020)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+async def test_a_race_that_went_well_is_learned_by_the_time_anyone_looks(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.010)
+    stage.scripts["b"] = Script(ttft=0.020)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0), providers=stage.providers()) as engine:
         await engine.complete(MSG, "v")
         assert engine._unlearned, "a good race waits for its batch"
         stats = engine.stats()  # learns what is pending first
@@ -644,10 +639,10 @@ async def test_a_race_that_went_well_is_learned_by_the_time_anyone_looks(autojum
         assert engine.tracker.snapshot()["a/a-m"].wins == 2
 
 
-async def test_a_failure_is_learned_at_once_after_the_good_races_before_it(autojump_clock: Any) -> None:
-    SCRIPTS["a"] = Script(ttft=0.010)
-    SCRIPTS["b"] = Script(fail_at=0.005)
-    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0)) as engine:
+async def test_a_failure_is_learned_at_once_after_the_good_races_before_it(autojump_clock: Any, stage: Stage) -> None:
+    stage.scripts["a"] = Script(ttft=0.010)
+    stage.scripts["b"] = Script(fail_at=0.005)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0), providers=stage.providers()) as engine:
         await engine.complete(MSG, "v")
         assert not engine._unlearned  # b failed: learned at once, in order
         assert engine._tracker.snapshot()["b/b-m"].failures
