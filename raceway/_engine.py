@@ -35,7 +35,7 @@ from ._race import Race
 from ._result import AttemptRecord, RaceResult
 from ._services import start_services
 from ._shared import keep_shared
-from ._strategy import Contender, RaceSpec
+from ._strategy import Contender, HedgeBudget, RaceSpec
 from ._timers import Timers
 from ._tracker import ProviderStats, Tracker
 
@@ -107,6 +107,10 @@ class Engine:
         self._race_prefix = secrets.token_hex(3)
         self._timers = Timers()  # every race's wake-up times, served by one task (open_engine)
         self._race_count = 0
+        # Hooks the fleet sets while it runs (_shared.py): told of every race learned and the
+        # cooldown news it made; asked for the hedge budget of each virtual model's plan.
+        self.on_learned: Callable[[RaceFinished, tuple[Any, ...]], None] | None = None
+        self.hedge_budget_for: Callable[[str, HedgeBudget], HedgeBudget] | None = None
         # Set by open_engine when the services run (issue 4, _services.py).
         self.performance_path: Path | None = None
         self.monitor_socket: Path | None = None
@@ -238,6 +242,8 @@ class Engine:
             if plan is None:
                 providers = tuple(self._provider(p) for p in resolved.participants)
                 plan = make_plan(resolved, providers, self._tracker)
+                if self.hedge_budget_for is not None:
+                    plan = attrs.evolve(plan, budget=self.hedge_budget_for(resolved.name, plan.budget))
             self._plans[model] = self._plans[resolved.name] = plan
         return plan
 
@@ -285,6 +291,15 @@ class Engine:
 
         return unsubscribe
 
+    def forget_plans(self) -> None:
+        """Make each virtual model's plan afresh at its next race (after ``hedge_budget_for`` changed)."""
+        self._plans.clear()
+
+    def publish(self, event: Any) -> None:
+        """Hand ``event`` to the listeners, as the engine's own (the fleet's news of other engines)."""
+        if self._listeners:
+            self._emit(event)
+
     def _emit(self, event: Any) -> None:
         for listener in self._listeners:
             try:
@@ -319,6 +334,8 @@ class Engine:
 
     def _learn(self, event: RaceFinished) -> None:
         cooldown_events = self._tracker.record(event)
+        if self.on_learned is not None:
+            self.on_learned(event, cooldown_events)
         if self._listeners:
             for news in cooldown_events:
                 self._emit(news)

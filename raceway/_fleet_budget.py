@@ -33,7 +33,7 @@ from attrs import define, field
 from ._strategy import HedgeBudget
 
 if TYPE_CHECKING:
-    from ._shared import Link
+    from ._fleet_link import Link
 
 #: An engine asks for this many times the hedges it wanted last round.
 WANT_HEADROOM = 1.5

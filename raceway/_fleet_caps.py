@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import define, field
 
 if TYPE_CHECKING:
-    from ._shared import Link
+    from ._fleet_link import Link
 
 #: An engine asks for this many times what it wanted last round.
 WANT_HEADROOM = 1.5

@@ -28,7 +28,7 @@ from ._events import ProviderCooldown
 from ._tracker import Tracker
 
 if TYPE_CHECKING:
-    from ._shared import Link
+    from ._fleet_link import Link
 
 log = logging.getLogger("raceway")
 

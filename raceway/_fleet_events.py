@@ -18,14 +18,23 @@ import os
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import wire
 from ._events import StatsSnapshot
 
 if TYPE_CHECKING:
-    from ._engine import Engine
-    from ._shared import Link
+    from ._fleet_link import Link
+    from ._tracker import ProviderStats
+
+
+class Publisher(Protocol):
+    """What the event stream reads of an engine: its events, and its statistics now and then."""
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    def stats(self) -> dict[str, ProviderStats]: ...
 
 #: Events an engine buffers for the stream at most (about ten seconds at 1,000 events/s).
 BUFFER_LIMIT = 10_000
@@ -54,7 +63,7 @@ def tagged_line(message: Any, host: str, pid: int) -> str:
 class SharedEvents:
     """The engine's events, buffered off the race path and appended to ``{prefix}:events``."""
 
-    def __init__(self, engine: Engine, maxlen: int) -> None:
+    def __init__(self, engine: Publisher, maxlen: int) -> None:
         self.engine = engine
         self.maxlen = maxlen
         self.host = socket.gethostname()

@@ -55,7 +55,7 @@ from ._record import COUNTERS, Observation, Record, observe
 from ._tracker import Tracker
 
 if TYPE_CHECKING:
-    from ._shared import Link
+    from ._fleet_link import Link
 
 #: A label's shared keys expire this long after the last engine wrote them.
 KEY_TTL_S = 7 * 24 * 3600

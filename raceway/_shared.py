@@ -39,11 +39,12 @@ meanwhile, exactly once (``_fleet_stats.py``: numbered batches).
 Hooks
 -----
 
-:func:`install` connects the parts to an engine without touching the race
-code: it wraps ``engine.tracker.record`` (to see finished races and the
-cooldowns they open) and ``engine._plan`` (to give each virtual model a
-:class:`~raceway._fleet_budget.FleetHedgeBudget`), and undoes both when the
-task ends.
+:meth:`Fleet.install` connects the parts to an engine (a :class:`FleetHost`:
+this module never imports the engine) without touching the race code: it
+sets the engine's ``on_learned`` hook (to see finished races and the
+cooldowns they open), its ``hedge_budget_for`` hook (to give each virtual
+model a :class:`~raceway._fleet_budget.FleetHedgeBudget`) and the tracker's
+rate caps' fleet delegate, and undoes all three when the task ends.
 """
 
 from __future__ import annotations
@@ -55,25 +56,24 @@ import secrets
 import socket
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-import attrs
 import trio
 
+from ._config import Config
+from ._events import RaceFinished
 from ._fleet_budget import FleetHedgeBudget
 from ._fleet_caps import FleetCaps
 from ._fleet_config import RedisConfig, redact_url
 from ._fleet_cooldowns import SharedCooldowns
 from ._fleet_events import SharedEvents
+from ._fleet_link import CALL_TIMEOUT_S, Link
 from ._fleet_stats import SharedStatistics, TrackerShare
-
-if TYPE_CHECKING:
-    from ._engine import Engine
+from ._strategy import HedgeBudget
+from ._tracker import ProviderStats, Tracker
 
 log = logging.getLogger("raceway")
 
-#: Every Redis call gives up after this long (a healthy Redis answers in well under a millisecond).
-CALL_TIMEOUT_S = 1.0
 #: Seconds between rounds: the fleet's figures are at most about this old.
 SYNC_INTERVAL_S = 1.0
 #: The last round, when the engine closes, may take this long at most.
@@ -91,6 +91,26 @@ _FLEETS: weakref.WeakKeyDictionary[Any, Fleet] = weakref.WeakKeyDictionary()
 _IN_FLEET: contextvars.ContextVar[bool] = contextvars.ContextVar("raceway_fleet", default=False)
 
 
+class FleetHost(Protocol):
+    """What the fleet needs of an engine (``raceway.Engine`` is one): its config, tracker
+    and events, and the two hooks it sets while it runs."""
+
+    config: Config
+    on_learned: Callable[[RaceFinished, tuple[Any, ...]], None] | None
+    hedge_budget_for: Callable[[str, HedgeBudget], HedgeBudget] | None
+
+    @property
+    def tracker(self) -> Tracker: ...
+
+    def stats(self, *, this_run: bool = False) -> dict[str, ProviderStats]: ...
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    def publish(self, event: Any) -> None: ...
+
+    def forget_plans(self) -> None: ...
+
+
 class _QuietClient(logging.Filter):
     """Drops coredis's own records from raceway's fleet tasks: a traceback per failed
     connection attempt, every back-off, would bury the one warning raceway logs itself."""
@@ -102,45 +122,15 @@ class _QuietClient(logging.Filter):
 _QUIET = _QuietClient()
 
 
-def fleet_of(engine: Engine) -> Fleet | None:
+def fleet_of(engine: FleetHost) -> Fleet | None:
     """The engine's fleet link, when ``redis`` is configured and its task runs."""
     return _FLEETS.get(engine)
-
-
-class Link:
-    """Redis as the parts see it: the client, the key prefix, this engine's id, calls under a timeout."""
-
-    def __init__(self, client: Any, prefix: str, engine_id: str) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.engine_id = engine_id
-        self._scripts: dict[str, Any] = {}
-        self.commands = 0
-        self.bytes_sent = 0
-        self.bytes_received = 0
-
-    async def call(self, fn: Callable[..., Any], *args: Any, extra: float = 0.0, **kwargs: Any) -> Any:
-        """``await fn(*args, **kwargs)`` within :data:`CALL_TIMEOUT_S` (plus ``extra``, for a blocking read)."""
-        self.commands += 1
-        with trio.fail_after(CALL_TIMEOUT_S + extra):
-            reply = await fn(*args, **kwargs)
-        if isinstance(reply, str | bytes):
-            self.bytes_received += len(reply)
-        return reply
-
-    async def script(self, name: str, text: str, *args: Any, keys: Any = ()) -> Any:
-        """Run a Lua script (loaded once; loaded again if Redis restarted and forgot it)."""
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self.client.register_script(text)
-        self.bytes_sent += sum(len(str(a)) for a in args)
-        return await self.call(script, keys=list(keys), args=list(args))
 
 
 class Fleet:
     """One engine's part in the fleet: the parts, the loop's state, its hooks."""
 
-    def __init__(self, engine: Engine, config: RedisConfig) -> None:
+    def __init__(self, engine: FleetHost, config: RedisConfig) -> None:
         self.engine = engine
         self.config = config
         self.engine_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -179,39 +169,31 @@ class Fleet:
     # ---------------------------------------------------------------- hooks
 
     def install(self) -> None:
-        """Wrap ``engine.tracker.record`` and ``engine._plan`` (module docstring, "Hooks")."""
+        """Set the engine's hooks (module docstring, "Hooks")."""
         engine, tracker, share, cooldowns = self.engine, self.engine.tracker, self.share, self.cooldowns
-        record = tracker.record
+        budgets = self.budgets
 
-        def shared_record(event: Any) -> Any:
-            news = record(event)
+        def learned(event: RaceFinished, news: tuple[Any, ...]) -> None:
             share.note(event)
             if news:
                 cooldowns.noted(news)
-            return news
 
-        make_plan = engine._plan
-        budgets = self.budgets
-
-        def shared_plan(model: str | None) -> Any:
-            plan = make_plan(model)
-            if not isinstance(plan.budget, FleetHedgeBudget):
-                name = plan.model.name
-                budget = budgets.get(name)
-                if budget is None:
-                    budget = budgets[name] = FleetHedgeBudget(
-                        max_extra_load=plan.budget.max_extra_load, reserve=plan.budget.reserve
-                    )
-                plan = engine._plans[model] = attrs.evolve(plan, budget=budget)
-            return plan
+        def hedge_budget(name: str, local: HedgeBudget) -> HedgeBudget:
+            budget = budgets.get(name)
+            if budget is None:
+                budget = budgets[name] = FleetHedgeBudget(max_extra_load=local.max_extra_load, reserve=local.reserve)
+            return budget
 
         tracker.caps.fleet = self.caps  # rpm / max_in_flight hold across the fleet
-        self._undo.append(lambda: setattr(tracker.caps, "fleet", None))
-        setattr(tracker, "record", shared_record)  # noqa: B010 (an instance attribute over the method)
-        setattr(engine, "_plan", shared_plan)  # noqa: B010
-        engine._plans.clear()  # plans made before now get the fleet's budget too
-        self._undo.append(lambda: tracker.__dict__.pop("record", None))
-        self._undo.append(lambda: engine.__dict__.pop("_plan", None))
+        engine.on_learned, engine.hedge_budget_for = learned, hedge_budget
+        engine.forget_plans()  # plans made before now get the fleet's budget too
+
+        def undo() -> None:
+            tracker.caps.fleet = None
+            engine.on_learned = engine.hedge_budget_for = None
+            engine.forget_plans()
+
+        self._undo.append(undo)
         if self.events is not None:
             self._undo.append(self.events.close)
         _FLEETS[engine] = self
@@ -222,8 +204,7 @@ class Fleet:
         _FLEETS.pop(self.engine, None)
 
     def _emit(self, event: Any) -> None:
-        if self.engine._listeners:
-            self.engine._emit(event)
+        self.engine.publish(event)
 
     def _poke(self) -> None:
         self._wake.set()
@@ -380,7 +361,7 @@ class Fleet:
 
 
 async def keep_shared(
-    engine: Engine, config: RedisConfig, *, task_status: trio.TaskStatus[Fleet] = trio.TASK_STATUS_IGNORED
+    engine: FleetHost, config: RedisConfig, *, task_status: trio.TaskStatus[Fleet] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Keep ``engine`` in step with the fleet at ``config.url`` (started by ``open_engine``)."""
     await Fleet(engine, config).run(task_status=task_status)

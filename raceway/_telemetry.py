@@ -48,7 +48,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._cost import output_tokens, race_cost
 from ._events import RaceFinished, RaceStarted
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
-    from ._engine import Engine
     from ._result import AttemptRecord
 
 SCOPE = "raceway"
@@ -106,8 +105,14 @@ def configured_providers() -> tuple[TracerProvider | None, MeterProvider | None]
     return tp, mp
 
 
+class Subscribable(Protocol):
+    """What instrumentation needs of an engine (``raceway.Engine`` is one): its events."""
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
+
+
 def instrument(
-    engine: Engine,
+    engine: Subscribable,
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,

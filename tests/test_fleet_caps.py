@@ -10,7 +10,7 @@ from conftest_redis import RedisServer, redis_server
 
 from raceway._fleet_budget import FleetHedgeBudget
 from raceway._fleet_caps import FleetCaps
-from raceway._shared import Link
+from raceway._fleet_link import Link
 
 __all__ = ["redis_server"]
 

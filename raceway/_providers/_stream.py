@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import collections
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import httpx
 import trio
@@ -29,8 +30,15 @@ import trio
 from .._errors import ProviderError, ProviderProtocolError
 from ._sse import MAX_EVENT_CHARS, LineSplitter, ServerSentEvent, SSEDecoder
 
-if TYPE_CHECKING:
-    from ._http import HTTPProvider
+
+class Reader(Protocol):
+    """What reading a response needs of its provider (``HTTPProvider`` is one)."""
+
+    name: str
+
+    def translate(self, request: httpx.Request, *, reading: bool = False) -> AbstractContextManager[None]: ...
+
+    def parse_json(self, data: str) -> Any: ...
 
 #: How long closing a response may take, shielded from cancellation. Closing
 #: an HTTP/1.1 connection is a ``close()`` system call plus bookkeeping (well
@@ -58,7 +66,7 @@ class EventSource:
     with :meth:`aclose` (``async with`` does), which is safe under cancellation.
     """
 
-    def __init__(self, response: httpx.Response, provider: HTTPProvider) -> None:
+    def __init__(self, response: httpx.Response, provider: Reader) -> None:
         self.response = response
         self._provider = provider
         self._chunks: AsyncIterator[bytes] = response.aiter_bytes()
