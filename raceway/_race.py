@@ -215,12 +215,7 @@ class Race(AttemptTasks):
 
     async def __anext__(self) -> Chunk:
         while True:
-            if self._winner is None:
-                if self._failure is None and not self._finished:
-                    await self._drive()
-                if self._failure is not None:
-                    raise self._failure
-            w = self._winner
+            w = await self._decided()
             if w is None:  # finished without a winner: the failure was raised before
                 raise StopAsyncIteration
             item = await self._next_item(w)
@@ -243,12 +238,7 @@ class Race(AttemptTasks):
     async def run_to_end(self) -> RaceResult:
         """``complete()``: drive the race and read the winner's answer to its end, handing nothing over."""
         while True:
-            if self._winner is None:
-                if self._failure is None and not self._finished:
-                    await self._drive()
-                if self._failure is not None:
-                    raise self._failure
-            w = self._winner
+            w = await self._decided()
             assert w is not None
             w.head = len(w.buffer)  # nothing is handed over before the end
             while await self._next_item(w) is not None:
@@ -257,6 +247,15 @@ class Race(AttemptTasks):
                 self._finish_stream(w)
                 return self.result
             self._fail_over(w)
+
+    async def _decided(self) -> Attempt | None:
+        """The winner, once the race has one (driving it till then); raises the race's failure."""
+        if self._winner is None:
+            if self._failure is None and not self._finished:
+                await self._drive()
+            if self._failure is not None:
+                raise self._failure
+        return self._winner
 
     async def _next_item(self, w: Attempt) -> Chunk | str | None:
         """The winner's next chunk: buffered, else live; ``None`` at the end of its stream."""
