@@ -294,6 +294,7 @@ class Engine:
     def forget_plans(self) -> None:
         """Make each virtual model's plan afresh at its next race (after ``hedge_budget_for`` changed)."""
         self._plans.clear()
+        self._specs.clear()  # a reused spec holds its plan's hedge budget
 
     def publish(self, event: Any) -> None:
         """Hand ``event`` to the listeners, as the engine's own (the fleet's news of other engines)."""

@@ -92,10 +92,9 @@ class AttemptTasks:
         if a.closed:
             pass  # the race stopped it, and booked it then
         elif scope.cancel_called and not a.completed:
-            if trio.current_time() >= a.stop_at:  # the end of its grace window
+            if self._ttft_timeout is None or trio.current_time() >= a.stop_at:  # the end of its grace window
                 self._close_attempt(a, self._now())
             else:
-                assert self._ttft_timeout is not None
                 self._attempt_failed(
                     a, ProviderTimeoutError(f"no first token within {self._ttft_timeout * 1000:.0f} ms", a.provider.name)
                 )
