@@ -270,6 +270,24 @@ async def test_ttft_timeout_fails_a_slow_attempt_and_the_race_goes_on(autojump_c
     assert "no first token within 300 ms" in str(info.value)
 
 
+async def test_a_losers_ttft_watch_and_grace_window_whichever_comes_first(autojump_clock: Any, stage: Stage) -> None:
+    """One cancel scope per attempt carries both: a loser without a token fails at its ttft
+    deadline inside the grace window, or is cancelled at the window's end before it."""
+    stage.scripts["fast"] = Script(ttft=0.100)
+    stage.scripts["slow"] = Script(ttft=2.000)
+    for grace_ms, ttft_ms, expected in (
+        (1000, 400, ("failed", "timeout", pytest.approx(400))),
+        (200, 900, ("cancelled", None, pytest.approx(300))),
+    ):
+        cfg = config("first_wins", ["fast", "slow"], grace_ms=grace_ms, ttft_timeout_ms=ttft_ms)
+        async with raceway.open_engine(cfg, providers=stage.providers()) as engine:
+            async with engine.stream(MSG, "v") as race:
+                async for _ in race:
+                    await trio.sleep(1.5)  # the caller holds the stream open past both times
+            slow = race.result.attempts[1]
+            assert (slow.status, slow.error_kind, slow.ended_ms) == expected
+
+
 # ---------------------------------------------------------------- weighted
 
 
