@@ -262,12 +262,21 @@ class Race(AttemptTasks):
         item = w.next_buffered()
         if item is not None:
             return item
-        if w.ended is not None or self._receive is None:
+        receive = self._receive
+        if receive is None:  # it had ended when it was picked: the buffer held all of it
+            return None
+        # What the winner sent while the caller was busy comes first, without a wait;
+        # the channel ends when the winner's task does (it may end with chunks still in it).
+        try:
+            return receive.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        except trio.EndOfChannel:
             return None
         # The winner's upstream must send its next chunk within idle_timeout_ms.
         with trio.move_on_after(self._idle_timeout):
             try:
-                return await self._receive.receive()
+                return await receive.receive()
             except trio.EndOfChannel:
                 return None
         self._attempt_failed(

@@ -74,8 +74,12 @@ class AttemptTasks:
                             )
                         if answered and a.first_token is None:
                             self._first_token(a)
-                        if a is self._winner and self._send is not None:
-                            await self._send.send(item)
+                        send = self._send
+                        if a is self._winner and send is not None:
+                            try:
+                                send.send_nowait(item)  # no schedule point per chunk while the caller keeps up
+                            except trio.WouldBlock:
+                                await send.send(item)  # backpressure: the caller is WINNER_BUFFER behind
                         else:
                             a.buffer.append(item)
                 finally:

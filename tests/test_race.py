@@ -288,6 +288,19 @@ async def test_a_losers_ttft_watch_and_grace_window_whichever_comes_first(autoju
             assert (slow.status, slow.error_kind, slow.ended_ms) == expected
 
 
+async def test_a_slow_caller_gets_every_chunk_the_winner_sent_before_it_ended(autojump_clock: Any, stage: Stage) -> None:
+    """The winner may finish while its last chunks still wait in the channel for the caller."""
+    stage.scripts["a"] = Script(ttft=0.100, chunks=["a", "b", "c", "d"], gap=0.010)
+    stage.scripts["b"] = Script(ttft=0.500)
+    async with raceway.open_engine(config("first_wins", ["a", "b"], grace_ms=0), providers=stage.providers()) as engine:
+        got = []
+        async with engine.stream(MSG, "v") as race:
+            async for chunk in race:
+                got.append(chunk.text)
+                await trio.sleep(1.0)  # the winner's stream is over long before the caller is
+    assert got == ["a", "b", "c", "d"] and race.result.text == "abcd"
+
+
 # ---------------------------------------------------------------- weighted
 
 
