@@ -16,6 +16,11 @@ request by request and interleaved so drift hits every variant alike:
 * **raced, 2 providers** — ``instant`` against ``fast_headers`` (headers at
   once, first token after 800 ms), ``first_wins``, grace 0: the loser is
   cancelled at the decision;
+* **20 in flight** — 20 requests at once, then the next 20: direct httpx
+  streams (each event's JSON parsed, as a client does) against raced ones with 1 provider (the same upstream load) and
+  races of 2 identical instant upstreams (``first_wins``, grace 0: twice the
+  upstream requests), each request's total time (to the end of the winner's
+  stream);
 * **tool call** — the same two, direct and raced with 1 provider, against
   the ``tool`` upstream, which answers with a tool call (``tools`` sent):
   time to the first ``delta.tool_calls``, so the cost of parsing and
@@ -143,7 +148,9 @@ def make_config(url: str) -> raceway.Config:
     return raceway.loads_config(yaml.safe_dump(data))
 
 
-async def direct(client: httpx.AsyncClient, url: str, upstream: str = "instant") -> tuple[float, float]:
+async def direct(
+    client: httpx.AsyncClient, url: str, upstream: str = "instant", *, parse_all: bool = False
+) -> tuple[float, float]:
     body: dict[str, Any] = {
         "model": "fake-gpt",
         "messages": MESSAGES,
@@ -161,10 +168,10 @@ async def direct(client: httpx.AsyncClient, url: str, upstream: str = "instant")
             data = line[6:]
             # Read on past [DONE] to the end of the body, as the provider does,
             # so the connection goes back to the pool for the next request.
-            if first is None and data != "[DONE]":
+            if (first is None or parse_all) and data != "[DONE]":
                 choices = json.loads(data).get("choices") or [{}]
                 delta = choices[0].get("delta") or {}
-                if delta.get("content") or delta.get("tool_calls"):
+                if first is None and (delta.get("content") or delta.get("tool_calls")):
                     first = time.perf_counter()
     end = time.perf_counter()
     assert first is not None
@@ -213,6 +220,25 @@ async def raced(engine: raceway.Engine, model: str, **params: Any) -> tuple[floa
     return first - start, end - start
 
 
+#: Requests at once in the concurrency rows.
+IN_FLIGHT = 20
+
+
+async def in_flight(make: Any, rounds: int) -> list[float]:
+    """Each request's total time, ``IN_FLIGHT`` requests at once, for ``rounds`` rounds."""
+    totals: list[float] = []
+
+    async def one() -> None:
+        _, total = await make()
+        totals.append(total)
+
+    for _ in range(rounds):
+        async with trio.open_nursery() as nursery:
+            for _ in range(IN_FLIGHT):
+                nursery.start_soon(one)
+    return totals
+
+
 def row(label: str, values: list[float], base: list[float] | None = None) -> str:
     med, p99 = statistics.median(values) * 1000, percentile(values, 0.99) * 1000
     text = f"  {label:<22} median {med:7.3f} ms   p99 {p99:7.3f} ms"
@@ -258,6 +284,18 @@ async def main(requests: int) -> None:
                         cancel_races[tag] = race.race_id
                         for key, value in results.items():
                             samples[key].append(value)
+                # 20 in flight: direct and raced rounds, interleaved.
+                crowd: dict[str, list[float]] = {"direct": [], "solo": [], "pair": []}
+                makers = {
+                    "direct": lambda: direct(client, url, parse_all=True),
+                    "solo": lambda: raced(engine, "solo"),
+                    "pair": lambda: raced(engine, "pair"),
+                }
+                for i in range(max(5, requests // IN_FLIGHT) + 2):
+                    for key, make in makers.items():
+                        totals = await in_flight(make, 1)
+                        if i >= 2:  # warm-up rounds: the pools fill
+                            crowd[key] += totals
                 # Fairness: identical upstreams, one race at a time, raced and naive, interleaved.
                 raced_winners: list[str] = []
                 naive_winners: list[str] = []
@@ -302,6 +340,12 @@ async def main(requests: int) -> None:
         loser = losers.get(tag)
         if loser is not None and loser["disconnected"] is not None:
             gaps.append(loser["disconnected"] - decided[race_id])
+    print(f"total (to the end of the stream), {IN_FLIGHT} requests in flight:")
+    print(row("direct httpx, parsed", crowd["direct"]))
+    print(row("raced, 1 provider", crowd["solo"], crowd["direct"]))
+    print(row("raced, 2 providers", crowd["pair"], crowd["direct"]))
+    solo, pair = (statistics.median(crowd[k]) / statistics.median(crowd["direct"]) for k in ("solo", "pair"))
+    print(f"  total p50 over direct's: raced with 1 provider {solo:.2f}, with 2 providers {pair:.2f}")
     print("fairness: three identical upstreams, first_wins, one race at a time:")
     print(fairness("raceway", raced_winners, arrivals["raced"]))
     print(fairness("naive trio + httpx", naive_winners, arrivals["naive"]))
