@@ -11,6 +11,7 @@ Nothing here decides anything; the core does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import AsyncGeneratorType
 from typing import Any
 
 import trio
@@ -83,10 +84,12 @@ class AttemptTasks:
                         else:
                             a.buffer.append(item)
                 finally:
-                    # Closing the iterator is what closes a loser's HTTP response.
-                    aclose = getattr(chunks, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
+                    # Closing the iterator is what closes a loser's HTTP response (an async
+                    # generator that ran to its end has nothing left to close).
+                    if type(chunks) is not AsyncGeneratorType or chunks.ag_frame is not None:
+                        aclose = getattr(chunks, "aclose", None)
+                        if aclose is not None:
+                            await aclose()
                 a.completed = True
             except Exception as exc:
                 failure = exc
