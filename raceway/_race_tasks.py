@@ -77,10 +77,10 @@ class AttemptTasks:
                             self._first_token(a)
                         send = self._send
                         if a is self._winner and send is not None:
-                            try:
-                                send.send_nowait(item)  # no schedule point per chunk while the caller keeps up
-                            except trio.WouldBlock:
-                                await send.send(item)  # backpressure: the caller is WINNER_BUFFER behind
+                            # A schedule point per chunk (send_nowait would save it): a winner with
+                            # more data waiting must not run ahead of the caller's own writes — through
+                            # the gateway that cost the first chunk 0.5-1 ms (bench_serve, 1 client).
+                            await send.send(item)
                         else:
                             a.buffer.append(item)
                 finally:
