@@ -220,35 +220,30 @@ class HTTPProvider(Provider):
     @contextmanager
     def translate(self, request: httpx.Request, *, reading: bool = False) -> Iterator[None]:
         """Turn httpx's transport exceptions into :class:`ProviderError` kinds (cause kept)."""
-        host = self.where(request)
         try:
             yield
-        except httpx.ConnectTimeout as exc:
-            raise ProviderConnectionError(f"connecting to {host} timed out", self.name) from exc
-        except httpx.ConnectError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is not an HTTPError
+            raise self.translated(exc, request, reading=reading) from exc
+
+    def translated(self, exc: Exception, request: httpx.Request, *, reading: bool = False) -> ProviderError:
+        """The :class:`ProviderError` kind of httpx's ``exc`` (see :meth:`translate`)."""
+        host = self.where(request)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ProviderConnectionError(f"connecting to {host} timed out", self.name)
+        if isinstance(exc, httpx.ConnectError):
             reason = self.quote(connect_reason(exc) or str(exc) or "connection failed")
-            raise ProviderConnectionError(f"cannot connect to {host}: {reason}", self.name) from exc
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeoutError(
-                f"{host} timed out: {type(exc).__name__}", self.name
-            ) from exc
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            return ProviderConnectionError(f"cannot connect to {host}: {reason}", self.name)
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderTimeoutError(f"{host} timed out: {type(exc).__name__}", self.name)
+        if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
             phase = "mid-stream" if reading else "before answering"
             detail = self.quote(str(exc) or type(exc).__name__)
-            raise ProviderConnectionError(
-                f"connection to {host} lost {phase}: {detail}", self.name
-            ) from exc
-        except httpx.DecodingError as exc:
-            raise ProviderProtocolError(
-                f"cannot decode the response of {host}: {self.quote(str(exc))}", self.name
-            ) from exc
-        except httpx.InvalidURL as exc:
-            raise ProviderError(f"invalid URL for {host}: {self.quote(str(exc))}", self.name) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"request to {host} failed: {self.quote(str(exc) or type(exc).__name__)}",
-                self.name,
-            ) from exc
+            return ProviderConnectionError(f"connection to {host} lost {phase}: {detail}", self.name)
+        if isinstance(exc, httpx.DecodingError):
+            return ProviderProtocolError(f"cannot decode the response of {host}: {self.quote(str(exc))}", self.name)
+        if isinstance(exc, httpx.InvalidURL):
+            return ProviderError(f"invalid URL for {host}: {self.quote(str(exc))}", self.name)
+        return ProviderError(f"request to {host} failed: {self.quote(str(exc) or type(exc).__name__)}", self.name)
 
     async def status_error(self, response: httpx.Response) -> ProviderHTTPError:
         """The classified error for a non-2xx ``response`` (its body is read, bounded)."""

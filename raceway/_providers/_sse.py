@@ -144,6 +144,13 @@ class SSEDecoder:
             line = line.removeprefix("\ufeff")
         if not line:
             return self._dispatch()
+        if line.startswith("data: "):  # nearly every line of a chat stream
+            value = line[6:]
+            self._data.append(value)
+            self._size += len(value) + 1
+            if self._size > self._max:
+                raise self._too_big()
+            return None
         if line.startswith(":"):
             return None  # a comment (often a keep-alive)
         name, sep, value = line.partition(":")
@@ -153,10 +160,7 @@ class SSEDecoder:
             self._data.append(value)
             self._size += len(value) + 1
             if self._size > self._max:
-                raise ProviderProtocolError(
-                    f"an event in the stream exceeds {self._max} characters with no end",
-                    self._provider,
-                )
+                raise self._too_big()
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -166,6 +170,11 @@ class SSEDecoder:
             if value.isdigit():
                 self._retry = int(value)
         return None
+
+    def _too_big(self) -> ProviderProtocolError:
+        return ProviderProtocolError(
+            f"an event in the stream exceeds {self._max} characters with no end", self._provider
+        )
 
     def _dispatch(self) -> ServerSentEvent | None:
         data, event = self._data, self._event

@@ -38,6 +38,8 @@ class Reader(Protocol):
 
     def translate(self, request: httpx.Request, *, reading: bool = False) -> AbstractContextManager[None]: ...
 
+    def translated(self, exc: Exception, request: httpx.Request, *, reading: bool = False) -> ProviderError: ...
+
     def parse_json(self, data: str) -> Any: ...
 
 #: How long closing a response may take, shielded from cancellation. Closing
@@ -87,13 +89,14 @@ class EventSource:
                     return event
             if self._ended:
                 raise StopAsyncIteration
-            with self._provider.translate(self.response.request, reading=True):
-                try:
-                    data = await self._chunks.__anext__()
-                except StopAsyncIteration:
-                    self._ended = True
-                    self._ready.extend(self._lines.flush())
-                    continue
+            try:  # no context manager per read: this is every chunk's path
+                data = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                self._ended = True
+                self._ready.extend(self._lines.flush())
+                continue
+            except httpx.HTTPError as exc:
+                raise self._provider.translated(exc, self.response.request, reading=True) from exc
             self._ready.extend(self._lines.feed(data))
 
     async def read_json(self) -> Any:
