@@ -271,7 +271,10 @@ class Strategy:
     def observe(self, fact: Fact) -> None:
         """Record one fact."""
         a = self.attempts[fact.index]
-        if isinstance(fact, FirstToken):
+        kind = type(fact)
+        if kind is Started:  # the exact classes first: this runs for every fact of every race
+            a.started = fact.t
+        elif kind is FirstToken or isinstance(fact, FirstToken):
             a.first_token = fact.t
         elif isinstance(fact, Completed):
             a.completed = fact.t
