@@ -106,6 +106,7 @@ class Engine:
         self._specs: dict[tuple[str, bool], RaceSpec] = {}  # see _new_race: specs that never change
         self._race_prefix = secrets.token_hex(3)
         self._timers = Timers()  # every race's wake-up times, served by one task (open_engine)
+        self._closed = False  # open_engine's block has ended: no more races (nothing would serve their timers)
         self._race_count = 0
         # Hooks the fleet sets while it runs (_shared.py): told of every race learned and the
         # cooldown news it made; asked for the hedge budget of each virtual model's plan.
@@ -134,6 +135,7 @@ class Engine:
                 (``RaceTimeoutError`` when the deadline passed first).
             StreamInterruptedError: while iterating, when the winner broke off.
         """
+        self._check_open()
         check_messages(messages)
         return _RaceContext(self, self._plan(model), messages, params, hold=False)
 
@@ -144,10 +146,15 @@ class Engine:
         mid-answer is replaced while another provider can still answer
         (``StreamInterruptedError`` only when none can).
         """
+        self._check_open()
         check_messages(messages)
         async with _RaceContext(self, self._plan(model), messages, params, hold=True) as race:
             result = await race.run_to_end()
         return result
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this engine is closed: race inside the `async with open_engine(...)` block")
 
     def _new_race(
         self, plan: Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
@@ -533,6 +540,7 @@ async def open_engine(
             try:
                 yield engine
             finally:
+                engine._closed = True
                 engine._learn_now()  # before the services' last save
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):

@@ -70,3 +70,16 @@ async def test_without_virtual_models_code_providers_race_with_every_configured_
     assert result.provider == "y"
     assert [(a.provider, a.status) for a in result.attempts] == [("s", "cancelled"), ("x", "cancelled"), ("y", "won")]  # y ended at 0.010: nothing to wait for
     assert report.ok and set(report.providers) == {"s", "x", "y"}
+
+
+async def test_an_engine_used_after_its_block_says_so(autojump_clock: Any) -> None:
+    cfg = config("providers: {a: {type: sim, ttft_ms: 10, sigma: 0}}\nvirtual_models: {v: {providers: [a]}}\n")
+    async with raceway.open_engine(cfg) as engine:
+        await engine.complete(MSG, "v")
+    with trio.fail_after(1):
+        try:
+            await engine.complete(MSG, "v")
+        except RuntimeError as exc:
+            assert "this engine is closed" in str(exc)
+        else:
+            raise AssertionError("a closed engine raced")
