@@ -16,7 +16,9 @@ Rules (documented in the README, "Observability and cost"):
   characters a token, input from the request's text and output from what
   the attempt streamed, and the record is marked ``cost_estimated``. When
   only one side was reported, the other is estimated.
-* A failed attempt costs what its provider reported, else nothing (an error
+* A failed attempt costs what its provider reported; without usage, one
+  that broke off mid-answer is estimated like a loser (it consumed what it
+  streamed) and one that failed before answering costs nothing (an error
   carries no answer); a ``not_started`` one costs nothing.
 * An attempt without prices has no cost (``None``); a race's cost is the sum
   of its priced attempts (``None`` when none was priced).
@@ -95,8 +97,8 @@ def attempt_cost(record: AttemptRecord, prices: Prices | None, request_chars: in
     u: Usage | None = record.usage
     reported_in = None if u is None else u.input_tokens
     reported_out = None if u is None else u.output_tokens
-    if record.status == "failed" and reported_in is None and reported_out is None:
-        return 0.0, False
+    if record.status == "failed" and reported_in is None and reported_out is None and not record.output_chars:
+        return 0.0, False  # it failed before answering (an HTTP error is not billed)
     estimated = reported_in is None or reported_out is None
     tokens_in = tokens_from_chars(request_chars) if reported_in is None else reported_in
     tokens_out = tokens_from_chars(record.output_chars) if reported_out is None else reported_out

@@ -135,9 +135,18 @@ class Engine:
                 (``RaceTimeoutError`` when the deadline passed first).
             StreamInterruptedError: while iterating, when the winner broke off.
         """
+        return self.open_race(messages, model, params, hold=False)
+
+    def open_race(
+        self, messages: list[dict[str, Any]], model: str | None, params: dict[str, Any], *, hold: bool
+    ) -> _RaceContext:
+        """The context :meth:`stream` returns; ``hold=True`` is :meth:`complete`'s race (nothing
+        is committed before the end, so a winner that breaks is replaced while another can
+        answer) for callers that need the race object too (the gateway's one-piece answers):
+        read it with ``await race.run_to_end()``."""
         self._check_open()
         check_messages(messages)
-        return _RaceContext(self, self._plan(model), messages, params, hold=False)
+        return _RaceContext(self, self._plan(model), messages, params, hold=hold)
 
     async def complete(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> RaceResult:
         """Race for ``messages`` and return the whole winning answer (see :meth:`stream`).
@@ -146,9 +155,7 @@ class Engine:
         mid-answer is replaced while another provider can still answer
         (``StreamInterruptedError`` only when none can).
         """
-        self._check_open()
-        check_messages(messages)
-        async with _RaceContext(self, self._plan(model), messages, params, hold=True) as race:
+        async with self.open_race(messages, model, params, hold=True) as race:
             result = await race.run_to_end()
         return result
 

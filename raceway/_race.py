@@ -299,7 +299,7 @@ class Race(AttemptTasks):
         now = self._now()
         self._stop_losers(now)
         assert w.error is not None
-        self._report_finished("interrupted", now, error=one_line(w.error))
+        self._report_finished("interrupted", now, error=one_line(w.error), winner=w)  # the one that broke
         return writeup.interrupted(w, "".join(self._caller_parts if self._committed else w.parts))
 
     # ------------------------------------------------------------ the driver
@@ -499,7 +499,13 @@ class Race(AttemptTasks):
         return writeup.records(self._attempts, self._benched, len(self._core.spec.contenders), self._pricing)
 
     def _report_finished(
-        self, outcome: str, now: float, *, records: tuple[AttemptRecord, ...] | None = None, error: str | None = None
+        self,
+        outcome: str,
+        now: float,
+        *,
+        records: tuple[AttemptRecord, ...] | None = None,
+        error: str | None = None,
+        winner: Attempt | None = None,
     ) -> None:
         self._finished = True
         self._cancel_timer()  # a finished race leaves nothing in the engine's timers
@@ -510,7 +516,7 @@ class Race(AttemptTasks):
             race_id=self.race_id,
             virtual_model=self._virtual_model,
             strategy=self._strategy_name,
-            winner=self._winner,
+            winner=winner or self._winner,
             decided_at=self._decided_at,
             error=error,
         )

@@ -125,6 +125,12 @@ def test_failed_and_not_started_attempts_cost_what_was_reported() -> None:
     assert _cost.attempt_cost(failed_with_usage, P, 1000) == (pytest.approx(100 * 2 / 1e6), False)
 
 
+def test_an_attempt_that_broke_off_mid_answer_costs_what_it_consumed() -> None:
+    broke = rec("failed", chars=8, error="connection reset", error_kind="connection")
+    cost, estimated = _cost.attempt_cost(broke, P, request_chars=1000)
+    assert cost == pytest.approx((250 * 2 + 2 * 8) / 1e6) and estimated is True
+
+
 def test_input_chars_counts_text_parts_and_tool_calls() -> None:
     messages = [
         {"role": "system", "content": "abcd"},

@@ -301,6 +301,18 @@ async def test_a_slow_caller_gets_every_chunk_the_winner_sent_before_it_ended(au
     assert got == ["a", "b", "c", "d"] and race.result.text == "abcd"
 
 
+async def test_a_broken_winner_nobody_could_replace_is_the_finished_races_winner(autojump_clock: Any, stage: Stage) -> None:
+    """complete() fails over first; when nobody can, the race ends 'interrupted' with the
+    winner that broke named, as stream() does after the commit (telemetry reads it)."""
+    stage.scripts["a"] = Script(ttft=0.010, chunks=["par", "tial"], gap=0.1, break_with=ConnectionResetError("reset"))
+    finished: list[raceway.RaceFinished] = []
+    async with raceway.open_engine(config("first_wins", ["a"]), providers=stage.providers()) as engine:
+        engine.subscribe(lambda e: finished.append(e) if isinstance(e, raceway.RaceFinished) else None)
+        with pytest.raises(raceway.StreamInterruptedError):
+            await engine.complete(MSG, "v")
+    assert [(e.outcome, e.winner) for e in finished] == [("interrupted", 0)]
+
+
 # ---------------------------------------------------------------- weighted
 
 

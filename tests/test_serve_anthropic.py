@@ -210,8 +210,14 @@ def test_request_translates_to_the_engines_openai_format() -> None:
 
 @pytest.mark.parametrize(("choice", "expected"), [("auto", "auto"), ("any", "required"), ("none", "none")])
 def test_tool_choice_kinds(choice: str, expected: str) -> None:
-    r = parse_messages({"messages": MESSAGES, "tool_choice": {"type": choice}})
+    r = parse_messages({"messages": MESSAGES, "max_tokens": 10, "tool_choice": {"type": choice}})
     assert r.params["tool_choice"] == expected and "parallel_tool_calls" not in r.params
+
+
+def test_anthropic_hints_the_gateway_cannot_honour_are_accepted_and_dropped() -> None:
+    body = {"messages": MESSAGES, "max_tokens": 10, "cache_control": {"type": "ephemeral"}, "inference_geo": "us"}
+    r = parse_messages(body)
+    assert "cache_control" not in r.params and "inference_geo" not in r.params
 
 
 @pytest.mark.parametrize(
@@ -224,6 +230,7 @@ def test_tool_choice_kinds(choice: str, expected: str) -> None:
         ({"messages": MESSAGES, "tools": [{"type": "web_search_20250305", "name": "web"}]}, "tools.0.type"),
         ({"messages": MESSAGES, "max_tokens": "many"}, "max_tokens"),
         ({"messages": MESSAGES, "system": 5}, "system"),
+        ({"messages": MESSAGES}, "max_tokens"),  # the Messages API requires it
     ],
 )
 def test_malformed_requests_name_the_field(body: dict[str, Any], param: str) -> None:

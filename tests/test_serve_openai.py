@@ -120,6 +120,8 @@ async def test_a_tool_call_in_one_delta() -> None:
     assert whole.choices[0].message.tool_calls[0].function.arguments == '{"q": 1}'
     deltas = [d for c in chunks for d in (c.choices[0].delta.tool_calls or [])]
     assert deltas[0].id == "call_t1" and deltas[0].function.name == "lookup"
+    # As OpenAI streams a tool-call answer: the role chunk's content is null, not "".
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[0].choices[0].delta.content is None
 
 
 async def test_reasoning_is_reasoning_content() -> None:
@@ -175,6 +177,7 @@ async def test_params_and_messages_reach_the_engine_unchanged() -> None:
         ({"n": 2}, 400, "n", ["n must be 1"]),
         ({"tool_choice": "sometimes"}, 400, "tool_choice", ["tool_choice"]),
         ({"response_format": {"type": "yaml"}}, 400, "response_format.type", ["response_format.type"]),
+        ({"stream_options": {"include_usage": True}}, 400, "stream_options", ["stream_options", "stream"]),
     ],
 )
 async def test_errors_by_status(kwargs: dict[str, Any], status: int, param: str, words: list[str]) -> None:
@@ -292,3 +295,18 @@ async def test_tool_calls_from_a_loopback_http_provider() -> None:
     deltas = [d for c in chunks if c.choices for d in (c.choices[0].delta.tool_calls or [])]
     assert deltas[0].function.name == "get_weather"
     assert "".join(d.function.arguments or "" for d in deltas) == '{"city": "Paris"}'
+
+
+async def test_a_one_piece_answer_fails_over_like_complete() -> None:
+    """Nothing of a non-stream answer is sent before its end, so a winner that breaks
+    midway is replaced by the next provider that answers, as engine.complete() does."""
+    config = serve_support.CONFIG.replace("virtual_models:\n", "virtual_models:\n  mixed: {providers: [breaks, slow]}\n")
+    async with serving(config) as gw:
+
+        async def call() -> Any:
+            raw = await openai_client(gw).chat.completions.with_raw_response.create(model="mixed", messages=MESSAGES)
+            return raw.headers, raw.parse()
+
+        headers, completion = await in_asyncio(call)
+    assert completion.choices[0].message.content == "Hello from slow."
+    assert completion.model == "slow-1" and headers["x-raceway-winner"] == "slow/slow-1"

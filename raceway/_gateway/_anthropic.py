@@ -52,9 +52,14 @@ KNOWN = {
     "model", "messages", "max_tokens", "system", "stream", "temperature", "top_p", "top_k",
     "stop_sequences", "metadata", "tools", "tool_choice", "thinking", "service_tier",
     "output_format", "output_config", "container", "context_management", "mcp_servers",
+    "cache_control", "inference_geo", "speed", "diagnostics", "user_profile_id", "workspace_id",
 }
-#: Known fields with no equivalent that may be dropped (hints, not semantics).
-DROPPED = ("top_k", "thinking", "service_tier", "container", "context_management")
+#: Known fields with no equivalent that may be dropped (hints, not semantics: caching,
+#: routing and account hints of Anthropic's own).
+DROPPED = (
+    "top_k", "thinking", "service_tier", "container", "context_management",
+    "cache_control", "inference_geo", "speed", "diagnostics", "user_profile_id", "workspace_id",
+)
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 
 _ERROR_TYPES = {
@@ -107,6 +112,8 @@ def parse_messages(body: dict[str, Any]) -> ChatRequest:
     _tools(body, params)
     _output(body, params)
     stream = bool(field(body, "stream", "boolean"))
+    if max_tokens is None:  # required by the Messages API (checked last: other mistakes are named first)
+        raise bad_request("max_tokens", "max_tokens: Field required")
     return ChatRequest(model or None, messages, params, stream, False)
 
 
@@ -325,7 +332,7 @@ class MessageStream:
         self.finish: str | None = None
         self.usage: Usage | None = None
 
-    def start(self) -> bytes:
+    def start(self, first: Chunk | None = None) -> bytes:
         message: dict[str, Any] = {
             "id": self._id, "type": "message", "role": "assistant", "model": self._model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": usage(None),

@@ -2,8 +2,10 @@
 
 A request to ``/v1/chat/completions`` or ``/v1/messages`` is read (under
 ``serve.max_body_bytes``), checked, translated into the engine's
-OpenAI-format messages, and raced with ``engine.stream()``. What happens next
-is decided by the race, not by the first byte:
+OpenAI-format messages, and raced: a stream as ``engine.stream()`` races, a
+whole answer as ``engine.complete()`` does (``Engine.open_race(hold=True)``:
+nothing is committed before the end, so a winner that breaks midway is
+replaced). What happens next is decided by the race, not by the first byte:
 
 * until the race is decided nothing is sent, so a race that fails gets its
   own status — 502 (every provider failed; each one's reason, redacted) or
@@ -15,8 +17,8 @@ is decided by the race, not by the first byte:
   error event, never a silent truncation.
 
 While a race runs, a second task waits for the client's ``http.disconnect``;
-when it comes it cancels the request's nursery, which leaves
-``engine.stream()``'s context: the race is abandoned and every attempt is
+when it comes it cancels the request's nursery, which leaves the race's
+context: the race is abandoned and every attempt is
 cancelled at once, closing its upstream connection.
 """
 
@@ -286,7 +288,8 @@ class GatewayApp:
 
     async def _race(self, ex: Exchange, request: ChatRequest, fmt: Format) -> None:
         try:
-            context = self.engine.stream(request.messages, request.model, **request.params)
+            # A one-piece answer is complete()'s race: a winner that breaks is replaced.
+            context = self.engine.open_race(request.messages, request.model, request.params, hold=not request.stream)
             strategy = self._strategy(request.model)
         except NoSuchModelError as exc:
             raise ApiError(404, str(exc), "not_found", param="model") from None
@@ -310,38 +313,39 @@ class GatewayApp:
             header("x-request-id", race.race_id),
             header("request-id", race.race_id),
         ]
+        if not request.stream:
+            await self._whole(ex, fmt, race, headers)
+            return
         first: Chunk | None
         try:
             first = await race.__anext__()
         except StopAsyncIteration:
             first = None
-        except RaceTimeoutError as exc:
-            raise ApiError(504, self.redact(str(exc)), "timeout", headers=headers) from None
-        except AllProvidersFailedError as exc:
-            raise ApiError(502, self.redact(str(exc)), "all_providers_failed", headers=headers) from None
-        except StreamInterruptedError as exc:
-            raise ApiError(502, self.redact(str(exc)), "interrupted", headers=headers) from None
-        except StrategyError as exc:
-            raise ApiError(500, self.redact(str(exc)), "internal", headers=headers) from None
+        except (AllProvidersFailedError, StreamInterruptedError, StrategyError) as exc:
+            raise self._race_error(exc, headers) from None
         headers.append(header("x-raceway-winner", f"{race.provider}/{race.model}"))
-        if request.stream:
-            headers.append(header("x-raceway-ttft-ms", f"{(trio.current_time() - t0) * 1000:.1f}"))
-            await self._stream(ex, request, fmt, race, first, headers)
-        else:
-            await self._whole(ex, fmt, race, first, headers)
+        headers.append(header("x-raceway-ttft-ms", f"{(trio.current_time() - t0) * 1000:.1f}"))
+        await self._stream(ex, request, fmt, race, first, headers)
 
-    async def _whole(self, ex: Exchange, fmt: Format, race: Race, first: Chunk | None, headers: Headers) -> None:
-        answer = Answer()
-        if first is not None:
-            answer.add(first)
+    def _race_error(self, exc: Exception, headers: Headers) -> ApiError:
+        """A race that ended without an answer, as the API's error (redacted)."""
+        if isinstance(exc, RaceTimeoutError):
+            return ApiError(504, self.redact(str(exc)), "timeout", headers=headers)
+        if isinstance(exc, AllProvidersFailedError):
+            return ApiError(502, self.redact(str(exc)), "all_providers_failed", headers=headers)
+        if isinstance(exc, StreamInterruptedError):
+            return ApiError(502, self.redact(str(exc)), "interrupted", headers=headers)
+        return ApiError(500, self.redact(str(exc)), "internal", headers=headers)
+
+    async def _whole(self, ex: Exchange, fmt: Format, race: Race, headers: Headers) -> None:
+        """A one-piece answer: the race read to its end, failing over while it can (as ``complete()``)."""
         try:
-            async for chunk in race:
-                answer.add(chunk)
-        except StreamInterruptedError as exc:
-            raise ApiError(502, self.redact(str(exc)), "interrupted", headers=headers) from None
-        result = race.result
+            result = await race.run_to_end()
+        except (AllProvidersFailedError, StreamInterruptedError, StrategyError) as exc:
+            raise self._race_error(exc, headers) from None
+        headers.append(header("x-raceway-winner", f"{result.provider}/{result.model}"))
         headers.append(header("x-raceway-ttft-ms", f"{result.ttft_ms:.1f}"))
-        body = fmt.whole(answer.final(result), race.race_id, int(time.time()))
+        body = fmt.whole(Answer().final(result), race.race_id, int(time.time()))
         await ex.respond(200, json.dumps(body).encode(), headers)
 
     async def _stream(
@@ -354,7 +358,7 @@ class GatewayApp:
         ex.tasks.start_soon(outbox.write_to, ex)
         try:
             try:
-                await outbox.put(encoder.start() + (encoder.chunk(first) if first is not None else b""))
+                await outbox.put(encoder.start(first) + (encoder.chunk(first) if first is not None else b""))
                 async for chunk in race:
                     data = encoder.chunk(chunk)
                     if data:

@@ -95,6 +95,8 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
     check_tools(body)
     stream = bool(field(body, "stream", "boolean"))
     options = field(body, "stream_options", "object") or {}
+    if body.get("stream_options") is not None and not stream:  # as OpenAI answers it
+        raise bad_request("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
     include_usage = bool(field(options, "include_usage", "boolean", prefix="stream_options."))
     params = {k: v for k, v in body.items() if k not in OWN and v is not None}
     return ChatRequest(model or None, messages, params, stream, include_usage)
@@ -242,8 +244,10 @@ class ChatStream:
         self.finish: str | None = None
         self.usage: Usage | None = None
 
-    def start(self) -> bytes:
-        return (self._envelope + '{"role":"assistant","content":""}' + self._open_tail).encode()
+    def start(self, first: Chunk | None = None) -> bytes:
+        """The role chunk; its ``content`` is ``null`` when the answer opens with a tool call (as OpenAI's)."""
+        content = "null" if first is not None and first.tool_calls and not first.text else '""'
+        return (self._envelope + '{"role":"assistant","content":' + content + "}" + self._open_tail).encode()
 
     def chunk(self, c: Chunk) -> bytes:
         if c.usage is not None:
