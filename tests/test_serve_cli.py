@@ -97,6 +97,22 @@ async def test_serve_prints_where_answers_is_watched_and_stops_on_sigterm(tmp_pa
     assert not Path(serve.socket).exists()  # the engine closed as usual
 
 
+def test_a_piped_stdout_carries_the_url_too(tmp_path: Path) -> None:
+    """A script waiting for ``--port 0``'s URL may read stdout or stderr: both carry it when piped."""
+    path = tmp_path / "raceway.yaml"
+    path.write_text(CONFIG)
+    command = [sys.executable, "-m", "raceway", "serve", "-c", str(path), "--port", "0"]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert re.search(r"raceway serve: listening on http://127\.0\.0\.1:\d+ ", line), line
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0 and "listening on http://127.0.0.1:" in err
+
+
 async def test_ctrl_c_drains_in_flight_requests_then_exits_130(tmp_path: Path) -> None:
     serve = await start(tmp_path)
     answers: list[httpx.Response] = []

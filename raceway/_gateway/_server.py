@@ -157,6 +157,14 @@ async def run_gateway(
     from .._exits import stop_requested
 
     say = partial(print, file=out or sys.stderr, flush=True)
+    to_stdout = out is None and not sys.stdout.isatty()
+
+    def announce(line: str) -> None:
+        """The URL and socket lines: on stderr, and on stdout too when it is piped (a
+        supervisor, a script waiting for ``--port 0``'s URL); in a terminal they show once."""
+        say(line)
+        if to_stdout:
+            print(line, flush=True)
     settings = config.serve
     host = settings.host if host is None else host
     gateway_keys(settings)  # a missing key variable is a setup error: before anything opens
@@ -168,7 +176,7 @@ async def run_gateway(
         say(f"raceway serve: stopping: finishing in-flight requests (up to {settings.drain_timeout_s:g} s)")
 
     try:
-        await _serve_until_stopped(config, host, port, stop, say)
+        await _serve_until_stopped(config, host, port, stop, say, announce)
     except (OSError, BaseExceptionGroup) as exc:
         error = _find(exc, OSError)
         if error is None:
@@ -178,7 +186,12 @@ async def run_gateway(
 
 
 async def _serve_until_stopped(
-    config: Config, host: str, port: int | None, stop: Callable[[], Awaitable[None]], say: Callable[[str], None]
+    config: Config,
+    host: str,
+    port: int | None,
+    stop: Callable[[], Awaitable[None]],
+    say: Callable[[str], None],
+    announce: Callable[[str], None],
 ) -> None:
     from .._engine import open_engine
 
@@ -186,10 +199,10 @@ async def _serve_until_stopped(
         gateway: Gateway
         async with trio.open_nursery() as nursery:
             gateway = await nursery.start(partial(serve_gateway, engine, host=host, port=port, shutdown_trigger=stop))
-            say(f"raceway serve: listening on {gateway.url} (OpenAI base URL {gateway.openai_base_url}, "
-                f"Anthropic base URL {gateway.anthropic_base_url})")
+            announce(f"raceway serve: listening on {gateway.url} (OpenAI base URL {gateway.openai_base_url}, "
+                     f"Anthropic base URL {gateway.anthropic_base_url})")
             if engine.monitor_socket is not None:
-                say(f"raceway serve: monitor socket {engine.monitor_socket} (raceway-dashboard attaches to it)")
+                announce(f"raceway serve: monitor socket {engine.monitor_socket} (raceway-dashboard attaches to it)")
             if not gateway.app.keys and not is_loopback(host):
                 say(f"raceway serve: warning: listening on {host} without gateway keys: anyone who can reach it "
                     "can spend your providers' quota (set serve.api_keys_env)")
