@@ -224,18 +224,17 @@ async def raced(engine: raceway.Engine, model: str, **params: Any) -> tuple[floa
 IN_FLIGHT = 20
 
 
-async def in_flight(make: Any, rounds: int) -> list[float]:
-    """Each request's total time, ``IN_FLIGHT`` requests at once, for ``rounds`` rounds."""
+async def in_flight(make: Any) -> list[float]:
+    """Each request's total time, ``IN_FLIGHT`` requests made at once."""
     totals: list[float] = []
 
     async def one() -> None:
         _, total = await make()
         totals.append(total)
 
-    for _ in range(rounds):
-        async with trio.open_nursery() as nursery:
-            for _ in range(IN_FLIGHT):
-                nursery.start_soon(one)
+    async with trio.open_nursery() as nursery:
+        for _ in range(IN_FLIGHT):
+            nursery.start_soon(one)
     return totals
 
 
@@ -293,7 +292,7 @@ async def main(requests: int) -> None:
                 }
                 for i in range(max(5, requests // IN_FLIGHT) + 2):
                     for key, make in makers.items():
-                        totals = await in_flight(make, 1)
+                        totals = await in_flight(make)
                         if i >= 2:  # warm-up rounds: the pools fill
                             crowd[key] += totals
                 # Fairness: identical upstreams, one race at a time, raced and naive, interleaved.

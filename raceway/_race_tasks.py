@@ -62,7 +62,7 @@ class AttemptTasks:
                 try:
                     async for item in chunks:
                         # Providers may yield plain text as a shorthand for Chunk(text).
-                        if type(item) is str or isinstance(item, str):
+                        if isinstance(item, str):
                             answered = bool(item)
                             if answered:
                                 a.parts.append(item)

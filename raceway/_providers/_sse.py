@@ -145,11 +145,7 @@ class SSEDecoder:
         if not line:
             return self._dispatch()
         if line.startswith("data: "):  # nearly every line of a chat stream
-            value = line[6:]
-            self._data.append(value)
-            self._size += len(value) + 1
-            if self._size > self._max:
-                raise self._too_big()
+            self._add_data(line[6:])
             return None
         if line.startswith(":"):
             return None  # a comment (often a keep-alive)
@@ -157,10 +153,7 @@ class SSEDecoder:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
-            self._data.append(value)
-            self._size += len(value) + 1
-            if self._size > self._max:
-                raise self._too_big()
+            self._add_data(value)
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -171,10 +164,13 @@ class SSEDecoder:
                 self._retry = int(value)
         return None
 
-    def _too_big(self) -> ProviderProtocolError:
-        return ProviderProtocolError(
-            f"an event in the stream exceeds {self._max} characters with no end", self._provider
-        )
+    def _add_data(self, value: str) -> None:
+        self._data.append(value)
+        self._size += len(value) + 1
+        if self._size > self._max:
+            raise ProviderProtocolError(
+                f"an event in the stream exceeds {self._max} characters with no end", self._provider
+            )
 
     def _dispatch(self) -> ServerSentEvent | None:
         data, event = self._data, self._event
