@@ -89,6 +89,20 @@ class Attempt:
         if status == "running":
             status = "lost" if self.first_token is not None else "cancelled"
         started, first, ended, error = self.started, self.first_token, self.ended, self.error
+        if error is None and started is not None and first is not None and ended is not None:
+            # Every race's path: an attempt that answered (the winner, a loser that answered too).
+            return AttemptRecord(
+                index=self.number,
+                provider=self.provider.name,
+                model=self.request.model,
+                status=_status(status),
+                started_ms=started * 1000,
+                ttft_ms=(first - started) * 1000,
+                ended_ms=ended * 1000,
+                output_chars=sum(map(len, self.parts)),
+                usage=self.usage,
+                finish_reason=self.finish_reason,
+            )
         return AttemptRecord(
             index=self.number,
             provider=self.provider.name,
@@ -143,8 +157,11 @@ class Attempt:
         return None
 
 
+_STATUSES = frozenset(("won", "lost", "failed", "cancelled", "not_started"))
+
+
 def _status(status: str) -> AttemptStatus:
-    if status in ("won", "lost", "failed", "cancelled", "not_started"):
+    if status in _STATUSES:
         return status  # type: ignore[return-value]
     raise AssertionError(f"attempt status {status!r}")
 

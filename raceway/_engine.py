@@ -99,13 +99,14 @@ class Engine:
         self._listeners: list[Callable[[Any], None]] = []
         self._tracker = Tracker()
         # Races that went well, waiting to be learned from in a batch (see _race_finished).
-        self._unlearned: list[RaceFinished] = []
+        self._unlearned: list[Race] = []
         self._learn_soon = trio.Event()
         self._tracker.settle = self._learn_now  # whoever reads the statistics out sees every race
         self._labels: list[str] | None = None
         self._specs: dict[tuple[str, bool], RaceSpec] = {}  # see _new_race: specs that never change
         self._race_prefix = secrets.token_hex(3)
         self._timers = Timers()  # every race's wake-up times, served by one task (open_engine)
+        self._clock = trio.lowlevel.current_clock().current_time  # trio.current_time() minus two calls
         self._closed = False  # open_engine's block has ended: no more races (nothing would serve their timers)
         self._race_count = 0
         # Hooks the fleet sets while it runs (_shared.py): told of every race learned and the
@@ -227,6 +228,7 @@ class Engine:
             race_id=race_id,
             nursery=nursery,
             timers=self._timers,
+            clock=self._clock,
             strategy=strategy,
             spec=spec,
             attempts=attempts,
@@ -328,24 +330,26 @@ class Engine:
         self._learn_now()
         return self._tracker
 
-    def _race_finished(self, event: RaceFinished, learn_later: bool) -> None:
+    def _race_finished(self, race: Race) -> None:
         """Learn from a finished race: at once when anything failed, else in the next batch.
 
         Learning is most of what a race costs raceway after the answer, and
         nothing the caller waits for: a race that went well (every attempt
         answered or was cancelled, and nobody was cooling down) is learned
-        from within ``LEARN_BATCH_S``. A failure is learned at once — after
-        the batch, in order — so cooldowns never lag.
+        from within ``LEARN_BATCH_S`` — and with nobody listening, its final
+        event and records are written up then, too. A failure is learned at
+        once — after the batch, in order — so cooldowns never lag.
         """
+        quiet = race.quiet_success()
         if self._listeners:
-            self._emit(event)
-        if learn_later and event.outcome == "ok" and not any(a.error_kind for a in event.attempts):
-            self._unlearned.append(event)
+            self._emit(race.finished_event())
+        if quiet:
+            self._unlearned.append(race)
             if len(self._unlearned) == 1:
                 self._learn_soon.set()
             return
         self._learn_now()
-        self._learn(event)
+        self._learn(race.finished_event())
 
     def _learn(self, event: RaceFinished) -> None:
         cooldown_events = self._tracker.record(event)
@@ -358,8 +362,8 @@ class Engine:
     def _learn_now(self) -> None:
         if self._unlearned:
             batch, self._unlearned = self._unlearned, []
-            for event in batch:
-                self._learn(event)
+            for race in batch:
+                self._learn(race.finished_event())
 
     async def _learn_in_batches(self) -> None:
         """The engine's task that learns from the races that went well, every ``LEARN_BATCH_S``."""

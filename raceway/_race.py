@@ -69,11 +69,12 @@ from ._attempt import Attempt, error_kind
 from ._chunk import Chunk
 from ._config import Prices
 from ._core import RaceCore
+from ._cost import race_cost
 from ._errors import ProviderTimeoutError, StrategyError, StreamInterruptedError
 from ._events import AttemptStarted, RaceDecided, RaceFinished, RaceStarted
 from ._providers import Provider, Request
 from ._race_tasks import AttemptTasks
-from ._result import AttemptRecord, RaceResult
+from ._result import AttemptRecord, RaceResult, RaceResultLater
 from ._strategy import RaceSpec, StrategyProtocol
 from ._text import one_line
 from ._timers import Timers
@@ -94,10 +95,13 @@ class Race(AttemptTasks):
         "_attempts",
         "_benched",
         "_caller_parts",
+        "_clock",
         "_committed",
         "_core",
         "_decided_at",
         "_emit",
+        "_ending",
+        "_event",
         "_failure",
         "_finished",
         "_first_token_any",
@@ -120,6 +124,7 @@ class Race(AttemptTasks):
         "_virtual_model_desc",
         "_wake",
         "_winner",
+        "_written",
         "race_id",
     )
 
@@ -129,6 +134,7 @@ class Race(AttemptTasks):
         race_id: str,
         nursery: trio.Nursery,
         timers: Timers,
+        clock: Callable[[], float],
         strategy: StrategyProtocol,
         spec: RaceSpec,
         attempts: list[tuple[Provider, Request]],
@@ -138,7 +144,7 @@ class Race(AttemptTasks):
         ttft_timeout: float | None,
         idle_timeout: float,
         emit: Callable[[Any], None] | None,
-        on_finished: Callable[[RaceFinished, bool], None],
+        on_finished: Callable[[Race], None],
         benched: tuple[AttemptRecord, ...] = (),
         numbers: tuple[int, ...] = (),
         participants: tuple[tuple[str, str], ...] = (),
@@ -150,7 +156,8 @@ class Race(AttemptTasks):
     ) -> None:
         self.race_id = race_id
         self._nursery = nursery
-        self._core = core = RaceCore(strategy, spec, trio.current_time(), gate=gate)
+        self._clock = clock  # the run's clock: what trio.current_time() reads
+        self._core = core = RaceCore(strategy, spec, clock(), gate=gate)
         self._pricing = pricing  # (prices by participant number, the request's characters): cost the records
         numbers = numbers or tuple(range(len(attempts)))
         self._attempts = [Attempt(i, n, p, r) for i, (n, (p, r)) in enumerate(zip(numbers, attempts, strict=True))]
@@ -176,6 +183,9 @@ class Race(AttemptTasks):
         self._receive: trio.MemoryReceiveChannel[Chunk | str] | None = None
         self._send: trio.MemorySendChannel[Chunk | str] | None = None
         self._result: RaceResult | None = None
+        self._written: tuple[AttemptRecord, ...] | None = None  # _records(), once made
+        self._ending: tuple[str, float, float, str | None, Attempt | None] | None = None  # (outcome, now, ts, error, winner)
+        self._event: RaceFinished | None = None
         self._finished = False
         self._caller_parts: list[str] = []
         self._starting: list[Attempt] = []  # started at this instant, not yet spawned (_launch)
@@ -333,8 +343,9 @@ class Race(AttemptTasks):
 
     def _apply(self) -> None:
         core = self._core
+        clock = self._clock()  # one reading: the core's answers at this instant
         while self._winner is None and self._failure is None:
-            action = core.next(trio.current_time())
+            action = core.next(clock)
             kind = type(action)
             if kind is StartAttempt:
                 self._start(action.index, action.at)  # type: ignore[union-attr]
@@ -399,8 +410,9 @@ class Race(AttemptTasks):
         self._winner = w
         self._decided_at = now  # a failover's decision replaces the broken winner's
         w.status = "won"
-        if w.scope is not None:
-            w.scope.deadline = w.stop_at = math.inf  # a loser's grace deadline no longer applies to it
+        w.stop_at = math.inf  # a loser's grace deadline no longer applies to it
+        if w.scope is not None and w.scope.deadline != math.inf:  # (setting it costs: every race's path)
+            w.scope.deadline = math.inf
         if w.ended is None:
             self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
         cancel_at = self._t0 + decided.cancel_losers_at
@@ -466,19 +478,21 @@ class Race(AttemptTasks):
         assert self._decided_at is not None
         now = self._now()
         self._stop_losers(now)
-        records = self._records()
-        self._result = writeup.result(
+        fields = writeup.result_fields(
             w,
-            records,
             race_id=self.race_id,
             virtual_model=self._virtual_model,
             virtual_model_desc=self._virtual_model_desc,
             strategy=self._strategy_name,
             decided_at=self._decided_at,
             now=now,
-            priced=self._pricing is not None,
         )
-        self._report_finished("ok", now, records=records)
+        if self._pricing is None:  # the records are written up off the caller's path (RaceResultLater)
+            self._result = RaceResultLater.later(self._records, **fields)
+        else:  # its cost is worked out from them
+            records = self._records()
+            self._result = RaceResult(attempts=records, cost_usd=race_cost(records), **fields)
+        self._report_finished("ok", now)
 
     def _stop_losers(self, now: float) -> None:
         for a in self._attempts:
@@ -496,28 +510,51 @@ class Race(AttemptTasks):
         self._report_finished("abandoned", now)
 
     def _records(self) -> tuple[AttemptRecord, ...]:
-        return writeup.records(self._attempts, self._benched, len(self._core.spec.contenders), self._pricing)
+        """Every participant's record, written up once (the result's and the final event's)."""
+        records = self._written
+        if records is None:
+            records = self._written = writeup.records(
+                self._attempts, self._benched, len(self._core.spec.contenders), self._pricing
+            )
+            result = self._result
+            if type(result) is RaceResultLater:
+                result.fill(records)
+        return records
 
-    def _report_finished(
-        self,
-        outcome: str,
-        now: float,
-        *,
-        records: tuple[AttemptRecord, ...] | None = None,
-        error: str | None = None,
-        winner: Attempt | None = None,
-    ) -> None:
+    def _report_finished(self, outcome: str, now: float, *, error: str | None = None, winner: Attempt | None = None) -> None:
+        """The race is over: tell the engine, which asks for the final event now or in its learning batch."""
         self._finished = True
         self._cancel_timer()  # a finished race leaves nothing in the engine's timers
-        event = writeup.finished(
-            outcome,
-            now,
-            records if records is not None else self._records(),
-            race_id=self.race_id,
-            virtual_model=self._virtual_model,
-            strategy=self._strategy_name,
-            winner=winner or self._winner,
-            decided_at=self._decided_at,
-            error=error,
+        self._ending = (outcome, now, time.time(), error, winner or self._winner)
+        self._on_finished(self)
+
+    def quiet_success(self) -> bool:
+        """Whether the engine may learn from this race in a batch: it went well, all raced, nothing failed."""
+        ending = self._ending
+        return (
+            self._learn_later
+            and ending is not None
+            and ending[0] == "ok"
+            and not self._benched
+            and all(a.error is None and a.skipped is None for a in self._attempts)
         )
-        self._on_finished(event, self._learn_later)
+
+    def finished_event(self) -> RaceFinished:
+        """The race's ``RaceFinished`` event (made once, when first asked)."""
+        event = self._event
+        if event is None:
+            assert self._ending is not None, "the race has not finished"
+            outcome, now, ts, error, winner = self._ending
+            event = self._event = writeup.finished(
+                outcome,
+                now,
+                self._records(),
+                race_id=self.race_id,
+                virtual_model=self._virtual_model,
+                strategy=self._strategy_name,
+                winner=winner,
+                decided_at=self._decided_at,
+                error=error,
+                ts=ts,
+            )
+        return event

@@ -33,6 +33,7 @@ class AttemptTasks:
     race_id: str
     _core: RaceCore
     _t0: float
+    _clock: Callable[[], float]
     _ttft_timeout: float | None
     _first_token_any: bool
     _emit: Callable[[Any], None] | None
@@ -42,7 +43,7 @@ class AttemptTasks:
     _send: trio.MemorySendChannel[Chunk | str] | None
 
     def _now(self) -> float:
-        return self._core.now(trio.current_time())
+        return self._core.now(self._clock())
 
     async def _run_attempt(self, a: Attempt) -> None:
         """Read one attempt's stream: buffer it, or feed the caller once it is the winner.
@@ -99,7 +100,7 @@ class AttemptTasks:
         if a.closed:
             pass  # the race stopped it, and booked it then
         elif scope.cancel_called and not a.completed:
-            if self._ttft_timeout is None or trio.current_time() >= a.stop_at:  # the end of its grace window
+            if self._ttft_timeout is None or self._clock() >= a.stop_at:  # the end of its grace window
                 self._close_attempt(a, self._now())
             else:
                 self._attempt_failed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
 
 from attrs import field, frozen
@@ -91,3 +92,57 @@ class RaceResult:
     def winner(self) -> AttemptRecord:
         """The winning attempt's record."""
         return next(a for a in self.attempts if a.status == "won")
+
+
+class RaceResultLater(RaceResult):
+    """A :class:`RaceResult` whose ``attempts`` are written up later, off the caller's path.
+
+    The engine returns one for a race that went well with nobody listening
+    to its events: the records are built in the learning batch (within
+    ``LEARN_BATCH_S``, :meth:`fill`), or on first read if that comes sooner.
+    Everything else is a :class:`RaceResult`'s.
+    """
+
+    __slots__ = ("_write_up",)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only an unset slot gets here: ``attempts`` until it is filled.
+        if name == "attempts":
+            records = self._write_up()
+            self.fill(records)
+            return records
+        raise AttributeError(name)
+
+    def fill(self, records: tuple[AttemptRecord, ...]) -> None:
+        """Set ``attempts`` (once) and let go of what wrote them up."""
+        object.__setattr__(self, "attempts", records)
+        object.__setattr__(self, "_write_up", None)
+
+    def plain(self) -> RaceResult:
+        """The same result as a plain :class:`RaceResult` (what pickling and comparing use)."""
+        return RaceResult(**{a.name: getattr(self, a.name) for a in self.__attrs_attrs__})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_plain_result, (self.plain(),))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RaceResultLater):
+            other = other.plain()
+        return self.plain() == other
+
+    __hash__ = None  # type: ignore[assignment]  # as RaceResult's: its metadata is a dict
+
+    @classmethod
+    def later(cls, write_up: Callable[[], tuple[AttemptRecord, ...]], **fields: Any) -> RaceResultLater:
+        """A result with every field but ``attempts``, which ``write_up()`` makes when first needed."""
+        result = cls(attempts=(), **fields)
+        object.__delattr__(result, "attempts")
+        object.__setattr__(result, "_write_up", write_up)
+        return result
+
+
+RaceResultLater.__qualname__ = RaceResultLater.__name__ = "RaceResult"  # it reads and prints as one
+
+
+def _plain_result(result: RaceResult) -> RaceResult:
+    return result

@@ -1,20 +1,20 @@
 """How a finished race is written up: its records, result, final event, or the error the caller gets.
 
 Pure functions of the attempts' state (``_attempt.Attempt``): the driver
-(``_race.py``) calls them once, at the race's end — :func:`records` and
-:func:`result` for an answer, :func:`finished` for the ``RaceFinished``
-event every race ends with, :func:`failure` and :func:`interrupted` for the
-exception of a race without one.
+(``_race.py``) calls them once, at the race's end or, for what nobody
+waits for, in the engine's learning batch — :func:`result_fields` for an
+answer, :func:`records` for every participant's record, :func:`finished`
+for the ``RaceFinished`` event every race ends with, :func:`failure` and
+:func:`interrupted` for the exception of a race without one.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ._attempt import Attempt
 from ._config import Prices
-from ._cost import price_records, race_cost
+from ._cost import price_records
 from ._errors import (
     AllProvidersFailedError,
     ProviderError,
@@ -23,7 +23,7 @@ from ._errors import (
     StreamInterruptedError,
 )
 from ._events import RaceFinished
-from ._result import AttemptRecord, RaceResult
+from ._result import AttemptRecord
 from ._text import one_line
 
 
@@ -42,9 +42,8 @@ def records(
     return out
 
 
-def result(
+def result_fields(
     w: Attempt,
-    records: tuple[AttemptRecord, ...],
     *,
     race_id: str,
     virtual_model: str,
@@ -52,32 +51,29 @@ def result(
     strategy: str,
     decided_at: float,
     now: float,
-    priced: bool,
-) -> RaceResult:
-    """The :class:`RaceResult` of a race that ``w`` won, ended at race time ``now``."""
-    return RaceResult(
-        race_id=race_id,
-        text="".join(w.parts),
-        provider=w.provider.name,
-        model=w.request.model,
-        virtual_model=virtual_model,
-        strategy=strategy,
-        ttft_ms=decided_at * 1000,
-        total_ms=now * 1000,
-        finish_reason=w.finish_reason,
-        usage=w.usage,
-        attempts=records,
-        metadata={
+) -> dict[str, Any]:
+    """The :class:`RaceResult` fields, but ``attempts`` and ``cost_usd``, of a race that ``w`` won, ended at race time ``now``."""
+    return {
+        "race_id": race_id,
+        "text": "".join(w.parts),
+        "provider": w.provider.name,
+        "model": w.request.model,
+        "virtual_model": virtual_model,
+        "strategy": strategy,
+        "ttft_ms": decided_at * 1000,
+        "total_ms": now * 1000,
+        "finish_reason": w.finish_reason,
+        "usage": w.usage,
+        "metadata": {
             "racing_winner": w.provider.name,
             "racing_latency_ms": round(decided_at * 1000),
             "virtual_model": virtual_model,
             "virtual_model_desc": virtual_model_desc,
         },
-        tool_calls=w.tool_calls() if w.tool_deltas else (),
-        reasoning="".join(w.reasoning),
-        thinking_blocks=tuple(w.thinking),
-        cost_usd=race_cost(records) if priced else None,
-    )
+        "tool_calls": w.tool_calls() if w.tool_deltas else (),
+        "reasoning": "".join(w.reasoning),
+        "thinking_blocks": tuple(w.thinking),
+    }
 
 
 def finished(
@@ -91,6 +87,7 @@ def finished(
     winner: Attempt | None,
     decided_at: float | None,
     error: str | None,
+    ts: float,
 ) -> RaceFinished:
     """The ``RaceFinished`` event of a race that ended at race time ``now``."""
     usage: dict[str, Any] | None = None
@@ -98,7 +95,7 @@ def finished(
         usage = {"input_tokens": winner.usage.input_tokens, "output_tokens": winner.usage.output_tokens}
     return RaceFinished(
         race_id=race_id,
-        ts=time.time(),
+        ts=ts,
         elapsed_ms=now * 1000,
         virtual_model=virtual_model,
         strategy=strategy,
