@@ -264,4 +264,3 @@ def compare_planned(
 def planned_races(profiles: int, requests: int, sweep: bool) -> int:
     """Races a planned comparison runs (for a progress bar)."""
     return requests * (len(DEFAULT_VARIANTS) + (len(HEDGE_DELAYS_MS) if sweep else 0) + profiles)
-

@@ -136,4 +136,3 @@ def terminal_cdf(report: dict[str, Any], width: int = 50) -> str:
         out.append(f"{name[:18]:18} {''.join(line)}")
     out.append(f"{'':18} 5 = p50, 9 = p95, ! = p99 (log scale)")
     return "\n".join(out)
-

@@ -101,4 +101,3 @@ def _costs(outs: list[Outcome], answered: int) -> dict[str, float | None]:
         "cost_per_answer_usd": sum(o.cost_usd or 0.0 for o in outs) / max(1, answered),
         "wasted_usd_per_request": statistics.fmean(o.wasted_usd or 0.0 for o in outs),
     }
-

@@ -79,4 +79,3 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(_bench.terminal_cdf(report))
     print("wrote " + ", ".join(str(p) for p in written))
     return EXIT_OK
-
