@@ -1,4 +1,4 @@
-"""The ``raceway`` command line: run, demo, config, stats, bench.
+"""The ``raceway`` command line: its parser and dispatch, and the commands that race here.
 
 Each subcommand is a small function over the public API. User errors (bad
 config, unknown model, missing key) print one line naming what to fix and
@@ -9,6 +9,14 @@ the library's log warnings print as one line each. Commands that run
 until stopped go through :func:`raceway._exits.run_stoppable`: SIGINT and
 SIGTERM end them cleanly (statistics saved, sockets removed) with exit 0, or
 130 for Ctrl-C.
+
+This module owns :func:`main`, the parser, the mapping of errors to exit
+codes, and the commands that run an engine in this process: ``run``,
+``demo`` (headless; its dashboard front is :mod:`raceway._cli_dashboard`)
+and ``serve``. The rest live beside it: :mod:`raceway._cli_common` (exit
+codes, stderr lines, ``-c``), :mod:`raceway._cli_files` (``config …``,
+``stats``) and :mod:`raceway._cli_bench` (``bench``); their names stay
+importable from here.
 """
 
 from __future__ import annotations
@@ -17,20 +25,44 @@ import argparse
 import contextlib
 import itertools
 import json
-import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import trio
 
 from . import __version__
+from ._cli_bench import cmd_bench
+from ._cli_common import (
+    EXIT_OK,
+    EXIT_RACE_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    _config_arg,
+    _err,
+    _error,
+    _load,
+    _log_to_stderr,
+    _usage,
+)
+from ._cli_common import _StderrHandler as _StderrHandler
+from ._cli_common import _warn as _warn
+from ._cli_dashboard import _demo_with_dashboard
+from ._cli_dashboard import _stop_child as _stop_child
+from ._cli_dashboard import _terminal_restored as _terminal_restored
+from ._cli_files import _format_of as _format_of
+from ._cli_files import _write as _write
+from ._cli_files import (
+    cmd_config_convert,
+    cmd_config_init,
+    cmd_config_show,
+    cmd_config_validate,
+    cmd_stats,
+)
 from ._config import Config
-from ._config_io import default_config, dumps_config, load_config, show_config
 from ._engine import open_engine
 from ._errors import (
     AllProvidersFailedError,
@@ -42,9 +74,6 @@ from ._errors import (
 )
 from ._exits import SigtermInterrupts, Stopped, run_stoppable, sigterm_interrupts
 from ._result import AttemptRecord, RaceResult
-from ._text import plural
-
-EXIT_OK, EXIT_RACE_FAILED, EXIT_USAGE = 0, 1, 2
 
 DEMO_PROMPTS = (
     "Is the sky blue?",
@@ -53,10 +82,6 @@ DEMO_PROMPTS = (
     "What is a nursery in trio?",
     "Name a prime larger than 100.",
 )
-
-
-class UsageError(Exception):
-    """A command-line mistake: printed as one line, exit 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,38 +121,6 @@ def _dispatch(args: argparse.Namespace, interrupts: SigtermInterrupts) -> int:
         return interrupts.exit_status
     except BrokenPipeError:
         return EXIT_OK
-
-
-def _err(message: str) -> None:
-    """A note on stderr: ``raceway: message``."""
-    print(f"raceway: {message}", file=sys.stderr, flush=True)
-
-
-def _error(message: str) -> None:
-    _err(f"error: {message}")
-
-
-def _warn(message: str) -> None:
-    _err(f"warning: {message}")
-
-
-class _StderrHandler(logging.Handler):
-    """The library's log records as ``raceway: …`` lines on the current ``sys.stderr``:
-    one line each, never a traceback (what Python's last-resort handler would add)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            lines = record.getMessage().removeprefix("raceway: ").splitlines()
-            _err(lines[0] if lines else record.levelname.lower())
-        except Exception:
-            self.handleError(record)
-
-
-def _log_to_stderr() -> None:
-    logger = logging.getLogger("raceway")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler(logging.WARNING)
-        logger.addHandler(handler)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -198,22 +191,6 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--all", action="store_true", help="every provider/model in the file, not only the config's")
     stats.set_defaults(func=cmd_stats)
     return p
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
-
-
-def _config_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c", "--config", help="config file (.yaml/.toml); default $RACEWAY_CONFIG, else the embedded default"
-    )
-
-
-def _load(args: argparse.Namespace) -> Config:
-    path = args.config or os.environ.get("RACEWAY_CONFIG")
-    return load_config(path) if path else default_config()
 
 
 # ------------------------------------------------------------------ run
@@ -314,91 +291,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _demo_with_dashboard(args: argparse.Namespace) -> int:
-    """The demo with its dashboard: the engine in a child process, the dashboard in front.
-
-    The child runs ``demo --headless --quiet`` with its monitor on a socket in
-    a private temporary directory; the dashboard (``python -m dashboard``, a
-    separate program that speaks only the wire format) attaches to it and owns
-    the terminal. Quitting the dashboard stops the engine: SIGINT first, so it
-    closes cleanly, then harder if it does not.
-    """
-    import shutil
-    import subprocess
-    import tempfile
-
-    workdir = Path(tempfile.mkdtemp(prefix="raceway-demo-"))  # mode 0700
-    socket_path = workdir / "raceway-demo.sock"
-    engine_log = workdir / "engine.log"
-    command = [sys.executable, "-m", "raceway", "demo", "--headless", "--quiet"]
-    command += ["--monitor-socket", str(socket_path), "--races", str(args.races)]
-    command += ["--concurrency", str(args.concurrency)]
-    if args.config:
-        command += ["-c", args.config]
-    try:
-        with engine_log.open("wb") as log_file:
-            # Its own session: a ctrl-c meant for the dashboard does not reach it.
-            engine = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        try:
-            with _terminal_restored():
-                code = subprocess.call([sys.executable, "-m", "dashboard", "--socket", str(socket_path)])
-        finally:  # a KeyboardInterrupt (Ctrl-C, or SIGTERM) goes on to main() once the engine stopped
-            stopped_by_us = _stop_child(engine)
-        # Only an engine that ended on its own is worth a word: one stopped while it was still
-        # starting (a dashboard quit at once) may exit 1 from a KeyboardInterrupt in an import.
-        if not stopped_by_us and engine.returncode != 0:
-            tail = engine_log.read_text(errors="replace").strip().splitlines()[-5:]
-            _error(f"the demo engine stopped with exit code {engine.returncode}: " + " / ".join(tail))
-            return EXIT_RACE_FAILED
-        return code
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _terminal_restored() -> Iterator[None]:
-    """Put the terminal back as it was if the dashboard did not exit on its own (it was killed)."""
-    try:
-        import termios
-
-        fd = sys.stdin.fileno()
-        saved = termios.tcgetattr(fd)
-    except (ImportError, OSError, ValueError, AttributeError):  # no terminal (tests, pipes)
-        yield
-        return
-    try:
-        yield
-    except BaseException:
-        # Leave the alternate screen, stop mouse reporting, show the cursor.
-        sys.stdout.write("\x1b[?1000l\x1b[?1003l\x1b[?1006l\x1b[?1049l\x1b[?25h")
-        sys.stdout.flush()
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        raise
-
-
-def _stop_child(process: Any, grace_s: float = 5.0) -> bool:
-    """Stop a child process: SIGINT (a clean shutdown), then SIGTERM, then SIGKILL.
-
-    True when it had to be signalled, False when it had already ended on its own.
-    """
-    import subprocess
-
-    signalled = False
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            return signalled
-        process.send_signal(sig)
-        signalled = True
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            continue
-    process.wait()
-    return signalled
-
-
 async def _demo_headless(config: Config, races: int, concurrency: int) -> None:
     async with open_engine(config) as engine:
         if engine.monitor_socket is not None:  # so users can attach (issue 4)
@@ -431,129 +323,6 @@ def _print_stats(stats: dict[str, Any]) -> None:
         print(f"{label:28} {s.races:>6} {s.wins:>5} {s.failure_count:>5} {p50:>9} {p95:>9} {s.score:>6.2f}")
 
 
-# ------------------------------------------------------------------ config
-
-
-def cmd_config_validate(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
-    config.resolve(None)  # legacy mode: every provider needs a model of its own
-    defined = plural(len(config.providers), "provider")
-    print(f"{args.file}: valid ({defined} defined, {plural(len(config.virtual_models), 'virtual model')})")
-    return EXIT_OK
-
-
-def cmd_config_convert(args: argparse.Namespace) -> int:
-    config = load_config(args.input)
-    out = Path(args.output)
-    fmt = _format_of(out)
-    _write(out, dumps_config(config, fmt))
-    print(f"wrote {out} ({fmt})")
-    return EXIT_OK
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-def _format_of(path: Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix == ".toml":
-        return "toml"
-    if suffix in (".yaml", ".yml"):
-        return "yaml"
-    raise UsageError(f"{path}: cannot tell the format; name it .yaml, .yml or .toml")
-
-
-def cmd_config_init(args: argparse.Namespace) -> int:
-    from ._starter import STARTER
-
-    text = STARTER[args.format]
-    target = args.output or f"raceway.{args.format}"
-    if target == "-":
-        sys.stdout.write(text)
-        return EXIT_OK
-    path = Path(target)
-    if path.exists():
-        raise UsageError(f"{path} already exists; remove it or choose another file with -o")
-    _write(path, text)
-    print(f"wrote {path}; check it with: raceway config validate {path}")
-    return EXIT_OK
-
-
-def cmd_config_show(args: argparse.Namespace) -> int:
-    sys.stdout.write(show_config(_load(args), args.format))
-    return EXIT_OK
-
-
-# ------------------------------------------------------------------ bench
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    import platform
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from . import _bench
-
-    config = _load(args)
-    profiles = _bench.sim_profiles(config, args.model)
-    if args.scenario:
-        if args.scenario not in _bench.SCENARIOS:
-            raise UsageError(f"unknown scenario {args.scenario!r} (known: {', '.join(_bench.SCENARIOS)})")
-        profiles = _bench.SCENARIOS[args.scenario]
-    if args.requests < 0 or args.concurrency < 1:
-        raise UsageError("--requests must be 0 (the default) or more and --concurrency at least 1")
-    if profiles is not None:
-        requests = args.requests or 2000
-        total = _bench.planned_races(len(profiles), requests, not args.no_sweep)
-        what = f"{plural(requests, 'planned request')} per strategy on the virtual clock (simulated providers, no network)"
-    else:
-        requests = args.requests or 20
-        n = len(config.resolve(args.model).participants)
-        total = requests * (len(_bench.DEFAULT_VARIANTS) + n)
-        sends = _bench.live_request_count(n, requests)
-        what = f"up to {plural(sends, 'request')} to real providers ({requests} per strategy); they may cost money"
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise UsageError(f"this sends {what}; pass --yes to confirm")
-            answer = input(f"raceway bench will send {what}. Go on? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                _err("nothing sent")
-                return EXIT_OK
-    _err(f"bench: {what}")
-    with Progress(
-        TextColumn("[bold]racing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=None, transient=True,
-    ) as bar:
-        task = bar.add_task("races", total=total)
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-
-        if profiles is not None:
-            report = _bench.compare_planned(
-                profiles, requests=requests, seed=args.seed, hedge_sweep=not args.no_sweep, progress=advance,
-                run=run_stoppable,
-            )
-        else:
-            report = _bench.compare_live(
-                config, args.model, requests=requests, concurrency=args.concurrency, progress=advance,
-                run=run_stoppable,
-            )
-    out = Path(args.out or f"raceway-bench-{time.strftime('%Y%m%d-%H%M%S')}")
-    machine = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count(),
-               "command": "raceway " + " ".join(sys.argv[1:])}
-    written = _bench.write_report(report, out, machine)
-    print(_bench.markdown(report))
-    print(_bench.terminal_cdf(report))
-    print("wrote " + ", ".join(str(p) for p in written))
-    return EXIT_OK
-
-
 # ------------------------------------------------------------------ serve
 
 
@@ -566,44 +335,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
     # The drain ends the run by itself; grace_s is the backstop after it.
     run_stoppable(run_gateway, config, args.host, args.port, grace_s=config.serve.drain_timeout_s + 2.0)
-    return EXIT_OK
-
-
-# ------------------------------------------------------------------ stats
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    from ._persist import (
-        NewerSchema,
-        UnreadableFile,
-        performance_path,
-        stats_from_file,
-        stats_table,
-    )
-
-    config = _load(args)
-    path = performance_path(config.performance_file)
-    # A named config (-c or RACEWAY_CONFIG) shows its own participants; --all, or no config, the whole file.
-    named = bool(args.config or os.environ.get("RACEWAY_CONFIG"))
-    if path is None:
-        print("performance_file is off in this configuration")
-    elif not path.exists():
-        print(f"no statistics yet ({path} does not exist)")
-    else:
-        try:
-            stats = stats_from_file(path)
-        except NewerSchema as exc:
-            _warn(f"{path} was written by a newer raceway ({exc}); upgrade raceway to read it")
-            return EXIT_OK
-        except (UnreadableFile, OSError) as exc:
-            # Never fatal: the next engine sets the file aside and starts fresh.
-            _warn(f"{path} is unreadable ({exc}); the next engine will set it aside and start fresh")
-            return EXIT_OK
-        if named and not args.all:
-            models: list[str | None] = [*config.virtual_models] or [None]
-            labels = {p.label for m in models for p in config.resolve(m).participants}
-            stats = {k: v for k, v in stats.items() if k in labels}
-        print(f"{path}\n{stats_table(stats)}")
     return EXIT_OK
 
 
