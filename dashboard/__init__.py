@@ -9,8 +9,9 @@ Modules, one concern each:
 
 - :mod:`dashboard.views` — what is shown, as plain data: a race, a participant,
   a provider's figures, a log line, the filter.
-- :mod:`dashboard.model` — the state, folded from wire messages: bounded race
+- :mod:`dashboard.state` — the state and the views' queries: bounded race
   history, provider statistics and TTFT samples, the event log. No Textual.
+- :mod:`dashboard.model` — the state, folded from wire messages. No Textual.
 - :mod:`dashboard.render` — small pieces of how it looks (colours from the
   theme, glyphs, durations, names, sparklines, log lines) as Rich ``Text``.
 - :mod:`dashboard.timeline` — a race's row in the table, its timeline, its details.
