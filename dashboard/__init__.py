@@ -20,6 +20,8 @@ Modules, one concern each:
   cached lines per race, cheap enough for 1,000 events/s.
 - :mod:`dashboard.widgets` — the top bar and the panels, following reactive state.
 - :mod:`dashboard.screens` — the dialogs: help, filter, pick an engine, a race's details.
+- :mod:`dashboard.status` — what the top bar and an empty Races panel say about the link.
+- :mod:`dashboard.process` — the process's garbage-collection tuning and screenshot directory.
 - :mod:`dashboard.app` — the Textual app (layout and colour in ``dashboard.tcss``).
 
 Its test double is the real engine: ``tests/replay_monitor.py`` replays a
