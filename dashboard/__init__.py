@@ -9,8 +9,9 @@ Modules, one concern each:
 
 - :mod:`dashboard.views` — what is shown, as plain data: a race, a participant,
   a provider's figures, a log line, the filter.
-- :mod:`dashboard.model` — the state, folded from wire messages: bounded race
+- :mod:`dashboard.state` — the state and the views' queries: bounded race
   history, provider statistics and TTFT samples, the event log. No Textual.
+- :mod:`dashboard.model` — the state, folded from wire messages. No Textual.
 - :mod:`dashboard.render` — small pieces of how it looks (colours from the
   theme, glyphs, durations, names, sparklines, log lines) as Rich ``Text``.
 - :mod:`dashboard.timeline` — a race's row in the table, its timeline, its details.
@@ -19,6 +20,8 @@ Modules, one concern each:
   cached lines per race, cheap enough for 1,000 events/s.
 - :mod:`dashboard.widgets` — the top bar and the panels, following reactive state.
 - :mod:`dashboard.screens` — the dialogs: help, filter, pick an engine, a race's details.
+- :mod:`dashboard.status` — what the top bar and an empty Races panel say about the link.
+- :mod:`dashboard.process` — the process's garbage-collection tuning and screenshot directory.
 - :mod:`dashboard.app` — the Textual app (layout and colour in ``dashboard.tcss``).
 
 Its test double is the real engine: ``tests/replay_monitor.py`` replays a

@@ -1,4 +1,4 @@
-"""The dashboard app: one App class; its widgets, dialogs and link live beside it, layout and colour in ``dashboard.tcss``.
+"""The dashboard app: one App class; its widgets, dialogs, link and status texts live beside it, layout and colour in ``dashboard.tcss``.
 
 How data moves: the ``engine link`` worker (:class:`dashboard.link.EngineLink`)
 reads the socket with asyncio streams and only appends raw lines to an inbox.
@@ -16,9 +16,6 @@ at once.
 
 from __future__ import annotations
 
-import gc
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,9 +31,13 @@ from textual.widgets import Footer, Static
 
 from .link import CONNECTED, CONNECTING, DISCONNECTED, SEARCHING, EngineLink
 from .model import DashboardModel
+from .process import GC_THRESHOLDS as GC_THRESHOLDS
+from .process import screenshot_dir, tune_gc
 from .racelist import RaceList
 from .render import Palette
 from .screens import FilterScreen, HelpScreen, PickEngineScreen, RaceScreen
+from .status import START_HINT as START_HINT
+from .status import draw_topbar, notice
 from .views import Filter
 from .widgets import EventLog, Panel, ProvidersPanel, RacesPanel, Spark, TopBar
 
@@ -57,12 +58,8 @@ NARROW_BELOW = 100
 WIDE_FROM = 140
 #: At least this wide: every provider column beside the races.
 ROOMY_FROM = 190
-#: Garbage-collection thresholds for the dashboard's process (see :func:`tune_gc`).
-GC_THRESHOLDS = (50_000, 20, 100)
 #: Running bars keep growing between events for at most this long.
 EXTRAPOLATE_S = 2.0
-#: How to start an engine the dashboard finds by itself (``demo`` alone keeps its socket private).
-START_HINT = "raceway demo --headless"
 
 
 class Dashboard(App[int]):
@@ -278,49 +275,14 @@ class Dashboard(App[int]):
             )
 
     def _draw_topbar(self) -> None:
-        bar, m, state, target = self.topbar, self.model, self.link_state, self.target
-        text = target.name if target else "no engine"
-        if m.hello is not None and target is not None:
-            narrow = self.size.width < NARROW_BELOW
-            text = f"pid {m.hello.pid}" if narrow else f"{text} · pid {m.hello.pid} · raceway {m.hello.engine_version or '?'}"
-        bar.target_text = text
-        if state == CONNECTED:
-            bar.state_text = ("● CONNECTED", "-ok")
-            # fixed widths: the label keeps its size as the figures move
-            bar.rate_text = (f"{m.race_rate():.1f} races/s · {m.event_rate():,.0f} ev/s".rjust(26), "")
-        else:
-            retry_at = self.link.next_retry_at
-            wait = "" if retry_at is None else f" · next in {max(0.0, retry_at - time.monotonic()):.1f}s"
-            if state == CONNECTING:
-                bar.state_text = ("◌ CONNECTING", "-warn")
-            elif state == SEARCHING:
-                bar.state_text = ("○ NO ENGINE · looking", "-warn")
-            elif m.hello is None:  # never connected yet: an engine starting up, most likely
-                bar.state_text = (f"◌ WAITING FOR ENGINE · try {self.retries}{wait}", "-warn")
-            else:
-                bar.state_text = (f"✗ DISCONNECTED · RECONNECTING {self.retries}{wait}", "-bad")
-            bar.rate_text = ("– races/s", "-muted")
-        bar.paused_text = f"⏸ PAUSED · {self.new_while_paused:,} new" if self.paused else ""
-        bar.dropped_text = f"⚠ {m.dropped:,} dropped" if m.dropped else ""
+        draw_topbar(
+            self.topbar, self.model, self.link_state, self.link,
+            narrow=self.size.width < NARROW_BELOW, paused=self.paused, new_while_paused=self.new_while_paused,
+        )  # fmt: skip
 
     def _notice(self) -> str:
         """What the Races panel says when it has no race to show."""
-        if self.model.filter.active:
-            return f"No races match the filter ({self.model.filter.describe()}). Press escape to show all."
-        if self.link_state == SEARCHING:
-            return (
-                f"No raceway engine is running.\nLooking for one in {self.link.where} every second…\n\n"
-                f"Start one with `{START_HINT}` (or run your service with monitor.socket: auto),\n"
-                "or give a socket: raceway-dashboard --socket PATH"
-            )
-        if self.link_state == CONNECTED:
-            return "Connected. No races yet: they show here as they run."
-        if self.socket is not None:
-            return (
-                f"Waiting for an engine at {self.socket}…\n\n"
-                "It shows here as soon as it serves its monitor there (monitor.socket in its config)."
-            )
-        return "Waiting for the engine…"
+        return notice(self.model, self.link_state, self.link, self.socket)
 
     # ------------------------------------------------------------ actions
 
@@ -394,34 +356,6 @@ class Dashboard(App[int]):
 
     async def action_quit(self) -> None:
         self.exit(0)
-
-
-def screenshot_dir() -> Path:
-    """The user's downloads directory if there is one, else the working directory, else a temporary one."""
-    # platformdirs is Textual's own dependency, and where Textual saves by default.
-    from platformdirs import user_downloads_path
-
-    downloads = user_downloads_path()
-    if downloads.is_dir():
-        return downloads
-    here = Path.cwd()
-    return here if os.access(here, os.W_OK) else Path(tempfile.gettempdir())
-
-
-def tune_gc() -> tuple[int, int, int]:
-    """Collect garbage less often; returns the thresholds it replaced.
-
-    A redraw allocates tens of thousands of short-lived objects (segments,
-    strips, texts), so CPython's default young-generation threshold (700)
-    runs collections constantly and promotes enough to make full collections
-    frequent; each full pass over Textual's objects stalled the event loop for
-    up to 300 ms at 1,000 events/s. With these thresholds the same load ran
-    the redraw timer at its full 10 Hz with the worst stall under 50 ms
-    (benchmarks/bench_dashboard.py). Memory stays bounded: the model is.
-    """
-    old = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
-    return old
 
 
 def run(socket: Path | str | None = None, directory: Path | None = None) -> int:

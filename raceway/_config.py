@@ -3,14 +3,16 @@
 One schema serves YAML and TOML. :meth:`Config.resolve` turns a virtual
 model name into a :class:`ResolvedModel` — the effective race settings and
 each participant's provider definition — so the engine never re-reads raw
-config. Loading and writing are ``_config_io.py``; the checks beyond the
-schema, ``_config_check.py``. Every numeric setting declares its range on its
-field (``ranged``), checked with its path.
+config. The provider definitions are ``_config_providers.py``; the ranges
+numeric settings declare, ``_config_ranges.py``. Loading and writing are
+``_config_io.py``; the checks beyond the schema, ``_config_check.py``. Every
+numeric setting declares its range on its field (``ranged``), checked with
+its path.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 from attrs import field, frozen
 
@@ -21,6 +23,30 @@ from ._checks import (
     free_text,
     ranged,
 )
+from ._config_providers import DEFAULT_ANTHROPIC_MAX_TOKENS as DEFAULT_ANTHROPIC_MAX_TOKENS
+from ._config_providers import DEFAULT_ANTHROPIC_VERSION as DEFAULT_ANTHROPIC_VERSION
+from ._config_providers import MODEL_REQUIRED as MODEL_REQUIRED
+from ._config_providers import PROVIDER_TYPES as PROVIDER_TYPES
+from ._config_providers import AnthropicProvider as AnthropicProvider
+from ._config_providers import CodeProvider as CodeProvider
+from ._config_providers import OpenAIProvider as OpenAIProvider
+from ._config_providers import Prices as Prices
+from ._config_providers import ProviderDef as ProviderDef
+from ._config_providers import PythonProvider as PythonProvider
+from ._config_providers import SimProvider as SimProvider
+from ._config_providers import _pick as _pick
+from ._config_providers import preset_definition
+from ._config_ranges import ANY_NUMBER as ANY_NUMBER
+from ._config_ranges import AT_LEAST_ONE as AT_LEAST_ONE
+from ._config_ranges import EXTRA_LOAD as EXTRA_LOAD
+from ._config_ranges import NON_NEGATIVE as NON_NEGATIVE
+from ._config_ranges import NON_NEGATIVE_MS as NON_NEGATIVE_MS
+from ._config_ranges import POSITIVE as POSITIVE
+from ._config_ranges import POSITIVE_MS as POSITIVE_MS
+from ._config_ranges import PROBABILITY as PROBABILITY
+from ._config_ranges import SIGMA as SIGMA
+from ._config_ranges import USD as USD
+from ._config_ranges import USD_PER_MTOK as USD_PER_MTOK
 from ._errors import ConfigError, NoSuchModelError
 from ._fleet_config import RedisConfig
 from ._presets import PRESETS
@@ -33,26 +59,8 @@ DEFAULT_TIMEOUT_MS = 10_000
 DEFAULT_GRACE_MS = 250
 DEFAULT_IDLE_TIMEOUT_MS = 30_000
 DEFAULT_MAX_EXTRA_LOAD = 0.1
-DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
-DEFAULT_ANTHROPIC_MAX_TOKENS = 4096
 #: Seconds between saves of ``performance_file``: little to lose in a crash, little disk churn.
 DEFAULT_SAVE_INTERVAL_S = 30.0
-
-# What each numeric setting allows (checked by validate, with the setting's path).
-POSITIVE_MS = Range(low=0, low_open=True, what="a positive number of milliseconds")
-NON_NEGATIVE_MS = Range(low=0, what="0 or more milliseconds")
-POSITIVE = Range(low=0, low_open=True, what="a positive number")
-NON_NEGATIVE = Range(low=0, what="0 or more")
-AT_LEAST_ONE = Range(low=1, what="1 or more")
-PROBABILITY = Range(low=0, high=1, what="a probability between 0 and 1")
-ANY_NUMBER = Range()
-USD = Range(low=0, what="0 or more US dollars")
-USD_PER_MTOK = Range(low=0, what="0 or more US dollars per million tokens")
-#: Extra requests per race on average (0.1: one race in ten hedges); above 1
-#: only makes sense with many providers, above 10 never.
-EXTRA_LOAD = Range(low=0, high=10, what="between 0 and 10 extra requests per race on average (0.1: one race in ten)")
-#: A lognormal's sigma past this draws times beyond any deadline (and overflows exp()).
-SIGMA = Range(low=0, high=10, what="between 0 (exact) and 10")
 
 
 @frozen(kw_only=True)
@@ -140,27 +148,6 @@ class HttpConfig:
 
 
 @frozen(kw_only=True)
-class Prices:
-    """USD per million tokens (issue 15). A key left out is unknown: on a
-    reference it falls back to the provider definition's; ``raceway._cost``
-    charges unknown input/output as 0 and unknown cached input at the input price."""
-
-    input_per_mtok: float | None = ranged(None, USD_PER_MTOK)
-    output_per_mtok: float | None = ranged(None, USD_PER_MTOK)
-    cached_input_per_mtok: float | None = ranged(None, USD_PER_MTOK)
-
-    def over(self, base: Prices | None) -> Prices:
-        """These prices, each key left out taken from ``base``."""
-        if base is None:
-            return self
-        return Prices(
-            input_per_mtok=_pick(self.input_per_mtok, base.input_per_mtok),
-            output_per_mtok=_pick(self.output_per_mtok, base.output_per_mtok),
-            cached_input_per_mtok=_pick(self.cached_input_per_mtok, base.cached_input_per_mtok),
-        )
-
-
-@frozen(kw_only=True)
 class ServeConfig:
     """``raceway serve``: where it listens, who may call it, what it accepts.
 
@@ -177,97 +164,6 @@ class ServeConfig:
     api_keys_env: str | None = None
     max_body_bytes: int = ranged(32_000_000, Range(low=0, low_open=True, what="a positive number of bytes"))
     drain_timeout_s: float = ranged(5.0, Range(low=0, what="0 or more seconds"))
-
-
-@frozen(kw_only=True)
-class OpenAIProvider:
-    """Any OpenAI-compatible chat completions endpoint (``POST {base_url}/chat/completions``)."""
-
-    type: Literal["openai"] = "openai"
-    base_url: str
-    api_key_env: str | None = None
-    headers: dict[str, str] = field(factory=dict)
-    model: str = ""
-    stream_usage: bool = True
-    prices: Prices | None = None
-    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
-    rpm: int | None = ranged(None, AT_LEAST_ONE)
-
-
-@frozen(kw_only=True)
-class AnthropicProvider:
-    """The Anthropic Messages API (``POST {base_url}/v1/messages``)."""
-
-    type: Literal["anthropic"] = "anthropic"
-    base_url: str = "https://api.anthropic.com"
-    api_key_env: str | None = "ANTHROPIC_API_KEY"
-    headers: dict[str, str] = field(factory=dict)
-    model: str = ""
-    anthropic_version: str = DEFAULT_ANTHROPIC_VERSION
-    max_tokens: int = ranged(DEFAULT_ANTHROPIC_MAX_TOKENS, AT_LEAST_ONE)
-    prices: Prices | None = None
-    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
-    rpm: int | None = ranged(None, AT_LEAST_ONE)
-
-
-@frozen(kw_only=True)
-class SimProvider:
-    """A simulated provider: lognormal time to first token, a token rate, faults.
-
-    ``ttft_ms`` is the median and ``sigma`` the lognormal's shape (0 makes it
-    exact); ``failure_rate`` fails an attempt before its first token,
-    ``hang_rate`` makes it never answer. ``seed`` makes the sequence repeatable.
-    """
-
-    type: Literal["sim"] = "sim"
-    model: str = "sim"
-    ttft_ms: float = ranged(200.0, POSITIVE_MS)
-    sigma: float = ranged(0.3, SIGMA)
-    tokens_per_s: float = ranged(50.0, POSITIVE)
-    failure_rate: float = ranged(0.0, PROBABILITY)
-    hang_rate: float = ranged(0.0, PROBABILITY)
-    seed: int | None = ranged(None, ANY_NUMBER)
-    text: str = free_text("This is a simulated answer from raceway.")
-    prices: Prices | None = None
-    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
-    rpm: int | None = ranged(None, AT_LEAST_ONE)
-
-
-@frozen(kw_only=True)
-class PythonProvider:
-    """An async generator function by import path, called as ``fn(request)``, yielding text."""
-
-    type: Literal["python"] = "python"
-    callable: str
-    model: str = ""
-    prices: Prices | None = None
-    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
-    rpm: int | None = ranged(None, AT_LEAST_ONE)
-
-
-@frozen(kw_only=True)
-class CodeProvider:
-    """Stands in the config for a provider object built in code (``open_engine(providers=...)``).
-
-    Not a type a file can name: it exists only so that such a provider has a
-    definition like every other (its ``model`` is the object's ``model``
-    attribute, if it has one).
-    """
-
-    type: Literal["code"] = "code"
-    model: str = ""
-    prices: Prices | None = None
-    max_in_flight: int | None = ranged(None, AT_LEAST_ONE)  # rate caps (_ratecap.py)
-    rpm: int | None = ranged(None, AT_LEAST_ONE)
-
-
-ProviderDef: TypeAlias = OpenAIProvider | AnthropicProvider | SimProvider | PythonProvider | CodeProvider
-PROVIDER_TYPES: dict[str, type[Any]] = {
-    "openai": OpenAIProvider,
-    "anthropic": AnthropicProvider,
-    "sim": SimProvider,
-    "python": PythonProvider,
-}
 
 
 @frozen(kw_only=True)
@@ -334,8 +230,6 @@ class Config:
         if name in self.providers:
             return self.providers[name]
         if name in PRESETS:
-            from ._config_io import preset_definition  # a preset is structured like a file's entry
-
             return preset_definition(name)
         raise KeyError(name)
 
@@ -402,8 +296,6 @@ class Config:
 
 
 LEGACY_MODEL = "default"
-#: Provider types whose request must name a model (the upstream answers 400 to an empty one).
-MODEL_REQUIRED = ("openai", "anthropic")
 
 
 def _no_model(vm: str, index: int, provider: str, *, legacy: bool) -> ConfigError:
@@ -417,10 +309,6 @@ def _no_model(vm: str, index: int, provider: str, *, legacy: bool) -> ConfigErro
         f"$.virtual_models[{vm!r}].providers[{index}].model",
         f"required: provider {provider!r} has no default model; name the model here",
     )
-
-
-def _pick(override_value: Any, default: Any) -> Any:
-    return default if override_value is None else override_value
 
 
 @frozen(kw_only=True)

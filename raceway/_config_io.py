@@ -39,6 +39,8 @@ from ._config import (
     ProviderRef,
 )
 from ._config_check import validate
+from ._config_providers import not_a_preset
+from ._config_providers import preset_definition as preset_definition
 from ._fleet_config import redact_url
 from ._presets import PRESETS
 from ._text import one_line, short_repr, suggestion
@@ -190,11 +192,6 @@ def _key_note(name: Any) -> IterableValidationNote:
     return IterableValidationNote(f"Structuring mapping value @ key {name!r}", name, object)
 
 
-def preset_definition(name: str) -> ProviderDef:
-    """The definition of preset ``name`` with no settings of the user's."""
-    return _structure_provider(name, None)
-
-
 def _structure_provider(name: str, body: Any) -> ProviderDef:
     if body is None:
         body = {}
@@ -206,10 +203,7 @@ def _structure_provider(name: str, body: Any) -> ProviderDef:
     merged.update(body)
     kind = merged.get("type")
     if kind is None:
-        raise SchemaError(
-            f"provider {name!r} is not a preset{suggestion(name, PRESETS)}; "
-            f"a provider of your own needs a 'type' ({', '.join(PROVIDER_TYPES)})"
-        )
+        raise not_a_preset(name)
     cls = PROVIDER_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise SchemaError(
