@@ -3,8 +3,9 @@
 ``open_engine(config)`` is an async context manager that owns a nursery (for
 the monitor and other background tasks), one pooled ``httpx.AsyncClient``
 shared by HTTP providers, one provider object per configured name, and the
-performance tracker. ``engine.stream()`` opens one race in its own nursery
-(``_race.Race``); ``engine.complete()`` reads one to the end.
+performance tracker. ``engine.stream()`` opens one race (``_race.Race``),
+whose attempts run in the engine's nursery and end before the caller's
+block does; ``engine.complete()`` reads one to the end.
 """
 
 from __future__ import annotations
@@ -455,12 +456,15 @@ class Engine:
 
 
 class _RaceContext:
-    """``engine.stream()``'s context: the race's own nursery around the caller's block.
+    """``engine.stream()``'s context: the race around the caller's block.
 
-    A class rather than ``@asynccontextmanager``: this is on every race's path.
+    Its attempts run in the engine's nursery, each in its own cancel scope;
+    leaving the block stops whatever still runs and waits for it
+    (:meth:`Race.join`), so nothing outlives the race. A class rather than
+    ``@asynccontextmanager``: this is on every race's path.
     """
 
-    __slots__ = ("_engine", "_hold", "_messages", "_nursery", "_nursery_manager", "_params", "_plan", "_race")
+    __slots__ = ("_engine", "_hold", "_messages", "_params", "_plan", "_race")
 
     def __init__(
         self, engine: Engine, plan: Plan, messages: list[dict[str, Any]], params: dict[str, Any], *, hold: bool
@@ -470,34 +474,19 @@ class _RaceContext:
         self._plan = plan
         self._messages = messages
         self._params = params
-        self._nursery_manager: Any = None
-        self._nursery: trio.Nursery | None = None
         self._race: Race | None = None
 
     async def __aenter__(self) -> Race:
-        self._nursery_manager = manager = trio.open_nursery()
-        self._nursery = nursery = await manager.__aenter__()
-        try:
-            self._race = self._engine._new_race(self._plan, self._messages, self._params, nursery, self._hold)
-        except BaseException as exc:
-            await self._exit(type(exc), exc, exc.__traceback__)
-            raise
+        engine = self._engine
+        self._race = engine._new_race(self._plan, self._messages, self._params, engine._nursery, self._hold)
         return self._race
 
     async def __aexit__(self, etype: Any, exc: Any, tb: Any) -> bool:
-        if self._race is not None:
-            self._race.abandon()
-        return await self._exit(etype, exc, tb)
-
-    async def _exit(self, etype: Any, exc: Any, tb: Any) -> bool:
-        assert self._nursery is not None
-        if self._nursery.child_tasks:  # cancelling costs; with every attempt done, there is nothing to stop
-            self._nursery.cancel_scope.cancel()
-        try:
-            return bool(await self._nursery_manager.__aexit__(etype, exc, tb))
-        except BaseExceptionGroup as group:
-            _raise_single(group)
-            raise
+        race = self._race
+        if race is not None:
+            race.abandon()
+            await race.join()
+        return False
 
 
 @asynccontextmanager
@@ -556,12 +545,3 @@ async def open_engine(
                 nursery.cancel_scope.cancel()
                 with trio.CancelScope(shield=True), trio.move_on_after(ENGINE_CLOSE_TIMEOUT_S):
                     await engine._aclose()
-
-
-def _raise_single(group: BaseExceptionGroup[BaseException]) -> None:
-    """Re-raise a group of one (not itself a group) as its only exception."""
-    if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
-        exc = group.exceptions[0]
-        raise exc from exc.__cause__
-
-

@@ -1,10 +1,11 @@
-"""The race driver: runs one race in one trio nursery, as a strategy directs.
+"""The race driver: runs one race's attempts as trio tasks, as a strategy directs.
 
 How a race runs
 ---------------
 
 This is trio's happy eyeballs (``open_tcp_stream``) grown up. Each attempt is
-a task in the race's nursery, inside its own cancel scope. The attempt task
+a task inside its own cancel scope (spawned into the engine's nursery: see
+:meth:`Race.join`). The attempt task
 pulls chunks from its provider; before the decision it buffers them and
 reports *facts* (first token, completed, failed) to the race core
 (``_core.RaceCore``), which holds the strategy and every rule. The *driver*
@@ -49,8 +50,8 @@ What counts as an attempt's first token: its first non-empty content or its
 first tool-call delta (a tool call is an answer); reasoning only under
 ``first_token: any``.
 
-Nothing outlives the race: the nursery is closed by ``engine.stream()``'s
-context manager, which cancels whatever is left.
+Nothing outlives the race: ``engine.stream()``'s context manager stops
+whatever is left and waits for every attempt task to end (:meth:`Race.join`).
 """
 
 from __future__ import annotations
@@ -92,12 +93,14 @@ class Race(AttemptTasks):
     """
 
     __slots__ = (
+        "_all_done",
         "_attempts",
         "_benched",
         "_caller_parts",
         "_clock",
         "_committed",
         "_core",
+        "_crashed",
         "_decided_at",
         "_emit",
         "_ending",
@@ -108,6 +111,7 @@ class Race(AttemptTasks):
         "_hold",
         "_idle_timeout",
         "_learn_later",
+        "_live",
         "_nursery",
         "_on_finished",
         "_pricing",
@@ -189,6 +193,9 @@ class Race(AttemptTasks):
         self._finished = False
         self._caller_parts: list[str] = []
         self._starting: list[Attempt] = []  # started at this instant, not yet spawned (_launch)
+        self._live = 0  # attempt tasks running (in the engine's nursery; join() waits for them)
+        self._all_done: trio.Event | None = None
+        self._crashed: Exception | None = None
         if emit is not None:
             emit(
                 RaceStarted(
@@ -288,6 +295,8 @@ class Race(AttemptTasks):
             try:
                 return await receive.receive()
             except trio.EndOfChannel:
+                if self._crashed is not None:
+                    raise self._crashed from None
                 return None
         self._attempt_failed(
             w, ProviderTimeoutError(f"no next chunk within {self._idle_timeout * 1000:.0f} ms", w.provider.name)
@@ -337,6 +346,7 @@ class Race(AttemptTasks):
         n = len(starting)
         k = int(random.random() * n) if n > 1 else 0  # a random first one (trio may reverse the rest)
         spawn, run = self._nursery.start_soon, self._run_attempt
+        self._live += n
         for j in range(n):
             spawn(run, starting[(k + j) % n])
         starting.clear()
@@ -382,8 +392,44 @@ class Race(AttemptTasks):
     async def _drive(self) -> None:
         while self._winner is None and self._failure is None:
             await self._wake.wait()
+            if self._crashed is not None:
+                raise self._crashed
             self._wake = trio.Event()
             self._advance()
+
+    def _task_ended(self) -> None:
+        """An attempt task ended (whatever became of its attempt)."""
+        self._live -= 1
+        if not self._live and self._all_done is not None:
+            self._all_done.set()
+
+    def _crash(self, exc: Exception) -> None:
+        """Our own bookkeeping failed in an attempt's task: the caller gets ``exc`` at its next wait."""
+        if self._crashed is None:
+            self._crashed = exc
+        self._wake.set()
+
+    async def join(self) -> None:
+        """Stop every attempt still running and wait until each task has ended (the caller's exit).
+
+        The attempts run in the engine's nursery, each in its own cancel
+        scope, rather than in a nursery of the race's own: the race stops
+        them one by one anyway, and a nursery per race would cost a cancel
+        scope and a schedule point on every race's path. This is where the
+        race keeps trio's promise instead — nothing outlives it: the
+        caller's ``async with`` does not end while an attempt task runs
+        (shielded, as a nursery's exit waits for its children).
+        """
+        if self._live:
+            for a in self._attempts:
+                if a.scope is not None:
+                    a.scope.cancel()
+            self._all_done = trio.Event()
+            with trio.CancelScope(shield=True):
+                await self._all_done.wait()
+        if self._crashed is not None:
+            crashed, self._crashed = self._crashed, None
+            raise crashed
 
     def _start(self, i: int, now: float) -> None:
         if i == len(self._attempts):  # a failover restart: a new attempt of an earlier participant

@@ -19,7 +19,7 @@ import trio
 from ._attempt import Attempt, error_kind
 from ._chunk import Chunk
 from ._core import RaceCore
-from ._errors import ProviderProtocolError, ProviderTimeoutError
+from ._errors import ProviderError, ProviderProtocolError, ProviderTimeoutError
 from ._events import AttemptCancelled, AttemptFailed, AttemptFirstToken
 from ._text import one_line
 
@@ -41,6 +41,8 @@ class AttemptTasks:
     _winner: Attempt | None
     _failure: BaseException | None
     _send: trio.MemorySendChannel[Chunk | str] | None
+    _crash: Callable[[Exception], None]
+    _task_ended: Callable[[], None]
 
     def _now(self) -> float:
         return self._core.now(self._clock())
@@ -57,61 +59,71 @@ class AttemptTasks:
         if self._ttft_timeout is not None:
             scope.deadline = self._t0 + a.started + self._ttft_timeout
         failure: BaseException | None = None
-        with scope:
-            chunks: Any = a.provider.stream(a.request)
-            try:
+        try:
+            with scope:
+                chunks: Any = a.provider.stream(a.request)
                 try:
-                    async for item in chunks:
-                        # Providers may yield plain text as a shorthand for Chunk(text).
-                        if isinstance(item, str):
-                            answered = bool(item)
-                            if answered:
-                                a.parts.append(item)
-                        elif isinstance(item, Chunk):
-                            answered = a.take(item, self._first_token_any)
-                        else:
-                            raise ProviderProtocolError(
-                                f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
-                                a.provider.name,
-                            )
-                        if answered and a.first_token is None:
-                            self._first_token(a)
-                        send = self._send
-                        if a is self._winner and send is not None:
-                            # A schedule point per chunk (send_nowait would save it): a winner with
-                            # more data waiting must not run ahead of the caller's own writes — through
-                            # the gateway that cost the first chunk 0.5-1 ms (bench_serve, 1 client).
-                            await send.send(item)
-                        else:
-                            a.buffer.append(item)
-                finally:
-                    # Closing the iterator is what closes a loser's HTTP response (an async
-                    # generator that ran to its end has nothing left to close).
-                    if type(chunks) is not AsyncGeneratorType or chunks.ag_frame is not None:
-                        aclose = getattr(chunks, "aclose", None)
-                        if aclose is not None:
-                            await aclose()
-                a.completed = True
-            except Exception as exc:
-                failure = exc
-            if a.completed and a.first_token is None and failure is None:
-                failure = ProviderProtocolError("empty answer: the stream ended without any text", a.provider.name)
-                a.completed = False
-        if a.closed:
-            pass  # the race stopped it, and booked it then
-        elif scope.cancel_called and not a.completed:
-            if self._ttft_timeout is None or self._clock() >= a.stop_at:  # the end of its grace window
-                self._close_attempt(a, self._now())
-            else:
-                self._attempt_failed(
-                    a, ProviderTimeoutError(f"no first token within {self._ttft_timeout * 1000:.0f} ms", a.provider.name)
-                )
-        elif failure is not None:
-            self._attempt_failed(a, failure)
-        elif a.completed:
-            self._attempt_completed(a)
-        if a is self._winner and self._send is not None:
-            self._send.close()
+                    try:
+                        async for item in chunks:
+                            # Providers may yield plain text as a shorthand for Chunk(text).
+                            if isinstance(item, str):
+                                answered = bool(item)
+                                if answered:
+                                    a.parts.append(item)
+                            elif isinstance(item, Chunk):
+                                answered = a.take(item, self._first_token_any)
+                            else:
+                                raise ProviderProtocolError(
+                                    f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
+                                    a.provider.name,
+                                )
+                            if answered and a.first_token is None:
+                                self._first_token(a)
+                            send = self._send
+                            if a is self._winner and send is not None:
+                                # A schedule point per chunk (send_nowait would save it): a winner with
+                                # more data waiting must not run ahead of the caller's own writes — through
+                                # the gateway that cost the first chunk 0.5-1 ms (bench_serve, 1 client).
+                                await send.send(item)
+                            else:
+                                a.buffer.append(item)
+                    finally:
+                        # Closing the iterator is what closes a loser's HTTP response (an async
+                        # generator that ran to its end has nothing left to close).
+                        if type(chunks) is not AsyncGeneratorType or chunks.ag_frame is not None:
+                            aclose = getattr(chunks, "aclose", None)
+                            if aclose is not None:
+                                await aclose()
+                    a.completed = True
+                except Exception as exc:
+                    failure = exc
+                if a.completed and a.first_token is None and failure is None:
+                    failure = ProviderProtocolError("empty answer: the stream ended without any text", a.provider.name)
+                    a.completed = False
+            if a.closed:
+                pass  # the race stopped it, and booked it then
+            elif scope.cancel_called and not a.completed:
+                if self._ttft_timeout is None or self._clock() >= a.stop_at:  # the end of its grace window
+                    self._close_attempt(a, self._now())
+                else:
+                    self._attempt_failed(
+                        a, ProviderTimeoutError(f"no first token within {self._ttft_timeout * 1000:.0f} ms", a.provider.name)
+                    )
+            elif failure is not None:
+                self._attempt_failed(a, failure)
+            elif a.completed:
+                self._attempt_completed(a)
+        except trio.Cancelled:
+            # Not its own scope's (that one ends at ``with scope``): the engine is closing around the race.
+            if not a.closed:
+                self._attempt_failed(a, ProviderError("stopped: the engine closed", a.provider.name))
+            raise
+        except Exception as exc:  # a bug of ours: the caller's to see (_crash), not the engine's
+            self._crash(exc)
+        finally:
+            if a is self._winner and self._send is not None:
+                self._send.close()
+            self._task_ended()
 
     def _first_token(self, a: Attempt) -> None:
         now = self._now()
