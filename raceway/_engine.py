@@ -157,9 +157,15 @@ class Engine:
         mid-answer is replaced while another provider can still answer
         (``StreamInterruptedError`` only when none can).
         """
-        async with self.open_race(messages, model, params, hold=True) as race:
-            result = await race.run_to_end()
-        return result
+        self._check_open()
+        check_messages(messages)
+        # open_race()'s context, written out: this is every complete()'s path.
+        race = self._new_race(self._plan(model), messages, params, self._nursery, True)
+        try:
+            return await race.run_to_end()
+        finally:
+            race.abandon()
+            await race.join()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -60,7 +60,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import trio
 
@@ -109,6 +109,7 @@ class Race(AttemptTasks):
         "_finished",
         "_first_token_any",
         "_hold",
+        "_idle",
         "_idle_timeout",
         "_learn_later",
         "_live",
@@ -195,7 +196,8 @@ class Race(AttemptTasks):
         self._starting: list[Attempt] = []  # started at this instant, not yet spawned (_launch)
         self._live = 0  # attempt tasks running (in the engine's nursery; join() waits for them)
         self._all_done: trio.Event | None = None
-        self._crashed: Exception | None = None
+        self._crashed: BaseException | None = None
+        self._idle: trio.CancelScope | None = None  # the caller's wait for the winner's next chunk
         if emit is not None:
             emit(
                 RaceStarted(
@@ -291,13 +293,17 @@ class Race(AttemptTasks):
         except trio.EndOfChannel:
             return None
         # The winner's upstream must send its next chunk within idle_timeout_ms.
-        with trio.move_on_after(self._idle_timeout):
+        with trio.move_on_after(self._idle_timeout) as self._idle:
             try:
                 return await receive.receive()
             except trio.EndOfChannel:
-                if self._crashed is not None:
-                    raise self._crashed from None
+                pass
+            finally:
+                self._idle = None
+            if self._crashed is None:
                 return None
+        if self._crashed is not None:
+            self._raise_crash()
         self._attempt_failed(
             w, ProviderTimeoutError(f"no next chunk within {self._idle_timeout * 1000:.0f} ms", w.provider.name)
         )
@@ -393,7 +399,7 @@ class Race(AttemptTasks):
         while self._winner is None and self._failure is None:
             await self._wake.wait()
             if self._crashed is not None:
-                raise self._crashed
+                self._raise_crash()
             self._wake = trio.Event()
             self._advance()
 
@@ -403,11 +409,15 @@ class Race(AttemptTasks):
         if not self._live and self._all_done is not None:
             self._all_done.set()
 
-    def _crash(self, exc: Exception) -> None:
-        """Our own bookkeeping failed in an attempt's task: the caller gets ``exc`` at its next wait."""
+    def _crash(self, exc: BaseException) -> None:
+        """An attempt's task ended by ``exc`` that is no provider's failure (a KeyboardInterrupt, a
+        bug of ours): the caller gets it at once, wherever it waits — as a race's own nursery
+        would hand it over."""
         if self._crashed is None:
             self._crashed = exc
         self._wake.set()
+        if self._idle is not None:
+            self._idle.cancel()
 
     async def join(self) -> None:
         """Stop every attempt still running and wait until each task has ended (the caller's exit).
@@ -428,8 +438,13 @@ class Race(AttemptTasks):
             with trio.CancelScope(shield=True):
                 await self._all_done.wait()
         if self._crashed is not None:
-            crashed, self._crashed = self._crashed, None
-            raise crashed
+            self._raise_crash()
+
+    def _raise_crash(self) -> NoReturn:
+        """Raise what ended an attempt's task (see :meth:`_crash`), once."""
+        crashed, self._crashed = self._crashed, None
+        assert crashed is not None
+        raise crashed
 
     def _start(self, i: int, now: float) -> None:
         if i == len(self._attempts):  # a failover restart: a new attempt of an earlier participant

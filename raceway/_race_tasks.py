@@ -41,7 +41,7 @@ class AttemptTasks:
     _winner: Attempt | None
     _failure: BaseException | None
     _send: trio.MemorySendChannel[Chunk | str] | None
-    _crash: Callable[[Exception], None]
+    _crash: Callable[[BaseException], None]
     _task_ended: Callable[[], None]
 
     def _now(self) -> float:
@@ -118,7 +118,7 @@ class AttemptTasks:
             if not a.closed:
                 self._attempt_failed(a, ProviderError("stopped: the engine closed", a.provider.name))
             raise
-        except Exception as exc:  # a bug of ours: the caller's to see (_crash), not the engine's
+        except BaseException as exc:  # KeyboardInterrupt, a bug of ours: the caller's (_crash), not the engine's
             self._crash(exc)
         finally:
             if a is self._winner and self._send is not None:

@@ -103,3 +103,27 @@ async def test_a_bug_in_an_attempt_task_reaches_the_caller_and_the_engine_races_
             await engine.complete(MSG, "v")
         monkeypatch.setattr(Race, "_attempt_completed", real)
         assert (await engine.complete(MSG, "v")).text == "chunk from a"
+
+
+class Interrupted(Slow):
+    """Raises KeyboardInterrupt after ``delay`` the first time, as Ctrl-C landing in a provider's code would."""
+
+    async def stream(self, request: raceway.Request) -> AsyncIterator[str]:
+        await trio.sleep(self.delay)
+        if not self.closed_at:
+            self.closed_at.append(trio.current_time())
+            raise KeyboardInterrupt
+        yield "late"
+
+
+async def test_a_keyboard_interrupt_in_an_attempt_reaches_its_caller_at_once(autojump_clock: Any) -> None:
+    winner, ctrl_c = Slow("w", 0.1), Interrupted("k", 0.15)
+    async with raceway.open_engine(config("w", "k"), providers={"w": winner, "k": ctrl_c}) as engine:
+        t0 = trio.current_time()
+        with pytest.raises(KeyboardInterrupt):
+            async with engine.stream(MSG, "v") as race:
+                async for _ in race:  # the winner streams on at 0.1 and 0.2: the interrupt comes between
+                    pass
+        assert trio.current_time() - t0 == pytest.approx(0.15)
+        assert len(winner.closed_at) == 1
+        assert (await engine.complete(MSG, "v")).provider == "w"  # the engine was not hurt
