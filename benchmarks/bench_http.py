@@ -25,6 +25,14 @@ request by request and interleaved so drift hits every variant alike:
   the ``tool`` upstream, which answers with a tool call (``tools`` sent):
   time to the first ``delta.tool_calls``, so the cost of parsing and
   assembling tool calls shows against httpx reading the same stream.
+* **h2c** — the direct and 1-provider rows again, and the fairness races,
+  over HTTP/2 with prior knowledge (``httpx.AsyncHTTPTransport(http1=False,
+  http2=True)`` given to the engine as ``http_transport``; hypercorn serves
+  h2c on its plain socket): one connection carries every race, so no attempt
+  rides a warmer connection than another. raceway does not use HTTP/2 (see
+  ``tests/test_http2.py``: httpcore 1.0 never resets a cancelled stream, so a
+  loser streams to its end and its bytes are never acknowledged); the rows
+  show what it would change, and how many losers the upstream saw leave.
 
 Times are caller-side, from before the call to the first text chunk (TTFT)
 and to the end of the stream (total). "Added" is raced minus direct at the
@@ -196,6 +204,11 @@ async def naive_race(client: httpx.AsyncClient, url: str, tag: str) -> str:
     return winner[0]
 
 
+def h2c_transport() -> httpx.AsyncHTTPTransport:
+    """HTTP/2 with prior knowledge (h2c) to http:// origins."""
+    return httpx.AsyncHTTPTransport(http1=False, http2=True)
+
+
 def fairness(label: str, winners: list[str], arrivals: dict[str, dict[str, float]]) -> str:
     """How fair a series of races of identical upstreams was: arrival spread, repeat wins."""
     spreads = [max(a.values()) - min(a.values()) for a in arrivals.values() if len(a) == len(FAIR)]
@@ -250,7 +263,8 @@ def row(label: str, values: list[float], base: list[float] | None = None) -> str
 async def main(requests: int) -> None:
     print(f"machine: {machine()}")
     samples: dict[str, list[tuple[float, float]]] = {
-        "direct": [], "solo": [], "pair": [], "direct_tool": [], "solo_tool": []
+        "direct": [], "solo": [], "pair": [], "direct_tool": [], "solo_tool": [],
+        "direct_h2c": [], "solo_h2c": [],
     }  # fmt: skip
     decided: dict[str, float] = {}  # race_id -> when the race was decided (time.monotonic)
     cancel_races: dict[str, str] = {}  # the tag sent upstream as `user` -> race_id
@@ -262,8 +276,14 @@ async def main(requests: int) -> None:
     async with trio.open_nursery() as nursery:
         url, process = await start_upstream(nursery)
         print(f"fake upstream: {url} (subprocess {process.pid}); {requests} requests per variant")
-        async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as client:
-            async with raceway.open_engine(make_config(url)) as engine:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(None)) as client,
+            httpx.AsyncClient(timeout=httpx.Timeout(None), transport=h2c_transport()) as client_h2c,
+        ):
+            async with (
+                raceway.open_engine(make_config(url)) as engine,
+                raceway.open_engine(make_config(url), http_transport=h2c_transport()) as engine_h2c,
+            ):
                 engine.subscribe(on_event)
                 for i in range(WARMUP + requests):
                     results = {
@@ -272,6 +292,8 @@ async def main(requests: int) -> None:
                         "pair": await raced(engine, "pair"),
                         "direct_tool": await direct(client, url, "tool"),
                         "solo_tool": await raced(engine, "tool", tools=TOOLS),
+                        "direct_h2c": await direct(client_h2c, url),
+                        "solo_h2c": await raced(engine_h2c, "solo"),
                     }
                     # The loser has had its headers (sent at once) for a while when
                     # the winner's token comes (20 ms): it is stopped mid-response.
@@ -298,18 +320,30 @@ async def main(requests: int) -> None:
                 # Fairness: identical upstreams, one race at a time, raced and naive, interleaved.
                 raced_winners: list[str] = []
                 naive_winners: list[str] = []
+                h2c_winners: list[str] = []
+                h2c_failed = 0  # races lost whole to a GOAWAY (hypercorn's: every 1000 requests)
                 for i in range(WARMUP + requests):
                     result = await engine.complete(MESSAGES, model="fair", user=f"raced-{i}")
                     naive = await naive_race(client, url, f"naive-{i}")
+                    try:
+                        over_h2c = await engine_h2c.complete(MESSAGES, model="fair", user=f"h2c-{i}")
+                        h2c_winner = over_h2c.provider
+                    except raceway.AllProvidersFailedError:
+                        h2c_winner = ""  # httpcore fails a request sent as the GOAWAY came (#45)
+                        h2c_failed += 1
                     if i >= WARMUP:
                         raced_winners.append(result.provider)
                         naive_winners.append(naive)
+                        h2c_winners.append(h2c_winner)
             with trio.fail_after(10):
                 response = await client.get(
                     f"{url}/_fake/exchanges", params={"name": "fast_headers"}
                 )
             losers = {e["user"]: e for e in response.json()}
-            arrivals: dict[str, dict[str, dict[str, float]]] = {"raced": {}, "naive": {}}
+            arrivals: dict[str, dict[str, dict[str, float]]] = {"raced": {}, "naive": {}, "h2c": {}}
+            # Per variant: the losers' requests, and how many the upstream saw leave before their end.
+            fair_losers: dict[str, list[int]] = {"raced": [0, 0], "naive": [0, 0], "h2c": [0, 0]}
+            fair_winners = {"raced": raced_winners, "naive": naive_winners, "h2c": h2c_winners}
             for name in FAIR:
                 with trio.fail_after(10):
                     seen = (await client.get(f"{url}/_fake/exchanges", params={"name": name})).json()
@@ -317,6 +351,9 @@ async def main(requests: int) -> None:
                     kind, _, n = str(e["user"]).partition("-")
                     if kind in arrivals and n.isdigit() and int(n) >= WARMUP and e["received"] is not None:
                         arrivals[kind].setdefault(n, {})[name] = e["received"]
+                        if fair_winners[kind][int(n) - WARMUP] != name:
+                            fair_losers[kind][0] += 1
+                            fair_losers[kind][1] += e["disconnected"] is not None
         process.terminate()
 
     direct_ttft = [t for t, _ in samples["direct"]]
@@ -325,6 +362,9 @@ async def main(requests: int) -> None:
     print(row("direct httpx", direct_ttft))
     print(row("raced, 1 provider", [t for t, _ in samples["solo"]], direct_ttft))
     print(row("raced, 2 providers", [t for t, _ in samples["pair"]], direct_ttft))
+    h2c_ttft = [t for t, _ in samples["direct_h2c"]]
+    print(row("direct httpx, h2c", h2c_ttft, direct_ttft))
+    print(row("raced, 1 provider, h2c", [t for t, _ in samples["solo_h2c"]], h2c_ttft))
     print("total (to the end of the stream):")
     print(row("direct httpx", direct_total))
     print(row("raced, 1 provider", [t for _, t in samples["solo"]], direct_total))
@@ -348,6 +388,12 @@ async def main(requests: int) -> None:
     print("fairness: three identical upstreams, first_wins, one race at a time:")
     print(fairness("raceway", raced_winners, arrivals["raced"]))
     print(fairness("naive trio + httpx", naive_winners, arrivals["naive"]))
+    print(fairness("raceway over h2c", h2c_winners, arrivals["h2c"]))
+    print(f"  races over h2c that failed whole (every attempt at once, a GOAWAY): {h2c_failed}")
+    print(
+        "  losers the upstream saw leave before their end: "
+        + ", ".join(f"{k} {seen}/{total}" for k, (total, seen) in fair_losers.items())
+    )
     print("cancellation latency (decision -> upstream sees the loser disconnect):")
     print(row("loser after headers", gaps))
     missing = len(cancel_races) - len(gaps)
