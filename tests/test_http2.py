@@ -20,10 +20,12 @@ httpcore 1.0:
   answer until it is 0, and from then on every request on that connection —
   the pool keeps handing it out — waits forever: each race times out (xfail).
 
-The xfails are strict (pytest-trio hands them over in an exception group, so
-``raises=`` cannot narrow them; their assertion messages name the symptom):
-when a new httpcore resets cancelled streams they pass, the suite says so, and
-HTTP/2 can be reconsidered (see issue 10).
+The xfails are not strict: the clean clone CI tests installs the newest
+httpcore, and a release that resets cancelled streams must not turn the
+suite red. When they pass, pytest reports them XPASS: HTTP/2 can then be
+reconsidered (see issue 10). Their assertion messages name the symptom
+(pytest-trio hands failures over in an exception group, so ``raises=``
+cannot narrow them).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ async def test_h2c_races_share_one_connection(up: FakeUpstream) -> None:
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="httpcore does not reset a closed HTTP/2 stream (encode/httpcore#943, #1022)",
 )
 async def test_h2c_a_cancelled_loser_is_reset_and_the_upstream_sees_it(up: FakeUpstream) -> None:
@@ -115,7 +117,7 @@ async def test_h2c_a_cancelled_loser_is_reset_and_the_upstream_sees_it(up: FakeU
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="abandoned HTTP/2 streams are never acknowledged: the connection window runs out",
 )
 async def test_h2c_200_races_with_cancelled_losers_do_not_stall(up: FakeUpstream) -> None:
