@@ -17,7 +17,7 @@ import trio
 from attrs import define, field
 
 from ._chunk import Chunk, ThinkingBlock, ToolCall, ToolCallDelta, Usage
-from ._errors import ProviderError
+from ._errors import ProviderError, ProviderProtocolError
 from ._providers import Provider, Request
 from ._result import AttemptRecord, AttemptStatus
 from ._text import one_line
@@ -117,6 +117,20 @@ class Attempt:
             output_chars=sum(map(len, self.parts)),
             usage=self.usage,
             finish_reason=self.finish_reason,
+        )
+
+    def keep(self, item: Any, first_token_any: bool = False) -> bool:
+        """Keep one item of the provider's stream (``str`` is short for ``Chunk(text)``); whether it
+        counts as a first token. Anything else is the provider's protocol error."""
+        if isinstance(item, str):
+            if item:
+                self.parts.append(item)
+                return True
+            return False
+        if isinstance(item, Chunk):
+            return self.take(item, first_token_any)
+        raise ProviderProtocolError(
+            f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk", self.provider.name
         )
 
     def take(self, chunk: Chunk, first_token_any: bool = False) -> bool:

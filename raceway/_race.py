@@ -71,10 +71,14 @@ from ._chunk import Chunk
 from ._config import Prices
 from ._core import RaceCore
 from ._cost import race_cost
-from ._errors import ProviderTimeoutError, StrategyError, StreamInterruptedError
+from ._errors import (
+    ProviderTimeoutError,
+    StrategyError,
+    StreamInterruptedError,
+)
 from ._events import AttemptStarted, RaceDecided, RaceFinished, RaceStarted
 from ._providers import Provider, Request
-from ._race_tasks import AttemptTasks
+from ._race_tasks import AttemptTasks, close_stream
 from ._result import AttemptRecord, RaceResult, RaceResultLater
 from ._strategy import RaceSpec, StrategyProtocol
 from ._text import one_line
@@ -82,6 +86,8 @@ from ._timers import Timers
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32
+# How long the caller's exit waits for the winner's stream it read to close (an HTTP response).
+CLOSE_TIMEOUT_S = 5.0
 
 
 class Race(AttemptTasks):
@@ -108,6 +114,8 @@ class Race(AttemptTasks):
         "_failure",
         "_finished",
         "_first_token_any",
+        "_handed",
+        "_handoff",
         "_hold",
         "_idle",
         "_idle_timeout",
@@ -198,6 +206,8 @@ class Race(AttemptTasks):
         self._all_done: trio.Event | None = None
         self._crashed: BaseException | None = None
         self._idle: trio.CancelScope | None = None  # the caller's wait for the winner's next chunk
+        self._handoff: trio.Event | None = None  # see _next_item
+        self._handed: Any = None
         if emit is not None:
             emit(
                 RaceStarted(
@@ -277,12 +287,36 @@ class Race(AttemptTasks):
         return self._winner
 
     async def _next_item(self, w: Attempt) -> Chunk | str | None:
-        """The winner's next chunk: buffered, else live; ``None`` at the end of its stream."""
+        """The winner's next chunk: buffered, else live; ``None`` at the end of its stream.
+
+        Live chunks come one of two ways. A provider whose stream may move
+        between tasks (``Provider.movable_stream``: the HTTP ones, ``sim``)
+        hands it to the caller's task at the winner's next chunk, and the
+        caller reads it from then on — no hand-off per chunk, so under load
+        a chunk waits for one turn of the scheduler, not two. Any other
+        stream stays in its attempt's task, which passes each chunk over a
+        small memory channel (backpressure: a slow caller slows the read).
+        """
         item = w.next_buffered()
         if item is not None:
             return item
+        if self._handoff is not None:  # the winner's task has not yet handed its stream over
+            with trio.move_on_after(self._idle_timeout) as self._idle:
+                try:
+                    await self._handoff.wait()
+                finally:
+                    self._idle = None
+            if not self._handoff.is_set():
+                self._idle_out(w)
+                return None
+            self._handoff = None
+            item = w.next_buffered()  # the chunk that came with it
+            if item is not None:
+                return item
+        if self._handed is not None:
+            return await self._read_handed(w)
         receive = self._receive
-        if receive is None:  # it had ended when it was picked: the buffer held all of it
+        if receive is None:  # it ended: the buffer held all of it
             return None
         # What the winner sent while the caller was busy comes first, without a wait;
         # the channel ends when the winner's task does (it may end with chunks still in it).
@@ -302,13 +336,42 @@ class Race(AttemptTasks):
                 self._idle = None
             if self._crashed is None:
                 return None
+        self._idle_out(w)
+        return None
+
+    def _idle_out(self, w: Attempt) -> None:
+        """The caller's wait for the winner's next chunk ended without one: a crash, or idle_timeout_ms."""
         if self._crashed is not None:
             self._raise_crash()
         self._attempt_failed(
             w, ProviderTimeoutError(f"no next chunk within {self._idle_timeout * 1000:.0f} ms", w.provider.name)
         )
-        assert w.scope is not None
-        w.scope.cancel()
+        if w.scope is not None:
+            w.scope.cancel()  # its task's read, if it still has the stream
+
+    async def _read_handed(self, w: Attempt) -> Chunk | str | None:
+        """The winner's next item, read in the caller's task (its stream was handed over); ``None`` at the end."""
+        chunks = self._handed
+        with trio.move_on_after(self._idle_timeout) as self._idle:
+            try:
+                item = await chunks.__anext__()
+                w.keep(item, self._first_token_any)
+                return item  # type: ignore[no-any-return]
+            except StopAsyncIteration:
+                self._handed = None
+                if not w.closed:
+                    w.completed = True
+                    self._attempt_completed(w)
+                return None
+            except Exception as exc:  # the provider's failure (ProviderProtocolError: a bad item)
+                self._handed = None
+                await close_stream(chunks)
+                self._attempt_failed(w, exc)
+                return None
+            finally:
+                self._idle = None
+        self._handed = None  # the cancelled read ended the stream
+        self._idle_out(w)
         return None
 
     def _fail_over(self, w: Attempt) -> None:
@@ -317,6 +380,7 @@ class Race(AttemptTasks):
         self._core.winner_broke(w.ended, error_kind(w.error) if w.error is not None else "error")
         self._winner = None
         self._receive = self._send = None
+        self._handoff = self._handed = None
         self._advance()
 
     def _interrupted(self, w: Attempt) -> StreamInterruptedError:
@@ -430,13 +494,18 @@ class Race(AttemptTasks):
         caller's ``async with`` does not end while an attempt task runs
         (shielded, as a nursery's exit waits for its children).
         """
-        if self._live:
+        if self._live or self._handed is not None:
             for a in self._attempts:
                 if a.scope is not None:
                     a.scope.cancel()
-            self._all_done = trio.Event()
             with trio.CancelScope(shield=True):
-                await self._all_done.wait()
+                if self._handed is not None:  # the winner's stream, which the caller read
+                    chunks, self._handed = self._handed, None
+                    with trio.move_on_after(CLOSE_TIMEOUT_S):
+                        await close_stream(chunks)
+                if self._live:
+                    self._all_done = trio.Event()
+                    await self._all_done.wait()
         if self._crashed is not None:
             self._raise_crash()
 
@@ -475,7 +544,10 @@ class Race(AttemptTasks):
         if w.scope is not None and w.scope.deadline != math.inf:  # (setting it costs: every race's path)
             w.scope.deadline = math.inf
         if w.ended is None:
-            self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
+            if w.provider.movable_stream:
+                self._handoff = trio.Event()  # its task hands the stream over at its next chunk
+            else:
+                self._send, self._receive = trio.open_memory_channel[Chunk | str](WINNER_BUFFER)
         cancel_at = self._t0 + decided.cancel_losers_at
         for a in self._attempts:
             if a is w:

@@ -41,6 +41,8 @@ class AttemptTasks:
     _winner: Attempt | None
     _failure: BaseException | None
     _send: trio.MemorySendChannel[Chunk | str] | None
+    _handoff: trio.Event | None  # set when the winner's task hands its stream over, or ends
+    _handed: Any  # the winner's stream, once the caller's task reads it
     _crash: Callable[[BaseException], None]
     _task_ended: Callable[[], None]
 
@@ -65,20 +67,13 @@ class AttemptTasks:
                 try:
                     try:
                         async for item in chunks:
-                            # Providers may yield plain text as a shorthand for Chunk(text).
-                            if isinstance(item, str):
-                                answered = bool(item)
-                                if answered:
-                                    a.parts.append(item)
-                            elif isinstance(item, Chunk):
-                                answered = a.take(item, self._first_token_any)
-                            else:
-                                raise ProviderProtocolError(
-                                    f"provider yielded a {type(item).__name__}; a stream yields str or raceway.Chunk",
-                                    a.provider.name,
-                                )
-                            if answered and a.first_token is None:
+                            if a.keep(item, self._first_token_any) and a.first_token is None:
                                 self._first_token(a)
+                            if a is self._winner and self._handoff is not None:
+                                # The caller's task reads the rest of the stream itself (Race._next_item).
+                                a.buffer.append(item)
+                                self._handed = chunks
+                                return
                             send = self._send
                             if a is self._winner and send is not None:
                                 # A schedule point per chunk (send_nowait would save it): a winner with
@@ -89,11 +84,10 @@ class AttemptTasks:
                                 a.buffer.append(item)
                     finally:
                         # Closing the iterator is what closes a loser's HTTP response (an async
-                        # generator that ran to its end has nothing left to close).
-                        if type(chunks) is not AsyncGeneratorType or chunks.ag_frame is not None:
-                            aclose = getattr(chunks, "aclose", None)
-                            if aclose is not None:
-                                await aclose()
+                        # generator that ran to its end has nothing left to close); one handed
+                        # over to the caller is the caller's to close.
+                        if self._handed is not chunks:
+                            await close_stream(chunks)
                     a.completed = True
                 except Exception as exc:
                     failure = exc
@@ -121,8 +115,11 @@ class AttemptTasks:
         except BaseException as exc:  # KeyboardInterrupt, a bug of ours: the caller's (_crash), not the engine's
             self._crash(exc)
         finally:
-            if a is self._winner and self._send is not None:
-                self._send.close()
+            if a is self._winner:
+                if self._send is not None:
+                    self._send.close()
+                if self._handoff is not None:  # handed over, or ended: the caller waits for either
+                    self._handoff.set()
             self._task_ended()
 
     def _first_token(self, a: Attempt) -> None:
@@ -203,3 +200,11 @@ class AttemptTasks:
                     answered=a.first_token is not None,
                 )
             )
+
+
+async def close_stream(chunks: Any) -> None:
+    """Close a provider's stream (what closes its HTTP response); one that ran to its end has nothing to close."""
+    if type(chunks) is not AsyncGeneratorType or chunks.ag_frame is not None:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

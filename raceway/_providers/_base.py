@@ -60,6 +60,12 @@ class Provider(abc.ABC):
     definition_class: ClassVar[builtins.type[Any] | None] = None
     #: Whether it speaks HTTP (and so needs the engine's pooled client).
     uses_http: ClassVar[bool] = False
+    #: Whether its :meth:`stream` may be read on from another task once it has
+    #: begun: true when the stream holds no cancel scope or nursery open across
+    #: a ``yield`` (trio forbids moving those between tasks). The race then lets
+    #: its caller read the winner's stream itself, with no hand-off per chunk.
+    #: Off unless a class says so: a provider written in code may hold one.
+    movable_stream: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -119,6 +119,7 @@ class HTTPProvider(Provider):
     """
 
     uses_http = True
+    movable_stream = True  # httpx holds no cancel scope across a yield (tests/test_handover.py)
 
     @classmethod
     def from_definition(cls, name: str, definition: Any, context: ProviderContext) -> Provider:

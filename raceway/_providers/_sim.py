@@ -41,6 +41,7 @@ class SimProvider(Provider):
     """A simulated provider following a :class:`raceway.SimProvider` profile (its config model)."""
 
     definition_class = SimDefinition
+    movable_stream = True  # it only sleeps between yields
 
     def __init__(self, name: str, definition: SimDefinition) -> None:
         super().__init__(name)
