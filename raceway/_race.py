@@ -5,25 +5,27 @@ How a race runs
 
 This is trio's happy eyeballs (``open_tcp_stream``) grown up. Each attempt is
 a task inside its own cancel scope (spawned into the engine's nursery: see
-:meth:`Race.join`). The attempt task
-pulls chunks from its provider; before the decision it buffers them and
-reports *facts* (first token, completed, failed) to the race core
-(``_core.RaceCore``), which holds the strategy and every rule. The *driver*
-— which runs in the caller's task, inside ``__anext__`` — asks the core what
-to do, starts attempts, and sleeps on a ``trio.Event`` until the next fact
-or the time the core named (filed with the engine's ``_timers.Timers``,
-which sets the event then: no cancel scope per wait). This module keeps only
-trio: tasks, cancel scopes, the winner's channel, timers; the decisions are
-the core's, the same object ``raceway.testing.simulate`` drives.
+:meth:`Race.join`). The attempt task (``_race_tasks.py``) pulls chunks from
+its provider; before the decision it buffers them and reports *facts* (first
+token, completed, failed) to the race core (``_core.RaceCore``), which holds
+the strategy and every rule. The *driver* (this module) runs in the caller's
+task, inside ``__anext__``: it asks the core what to do, starts attempts, and
+sleeps on a ``trio.Event`` until the next fact or the time the core named
+(filed with the engine's ``_timers.Timers``, which sets the event then: no
+cancel scope per wait). These modules keep only trio: tasks, cancel scopes,
+the winner's stream, timers; the decisions are the core's, the same object
+``raceway.testing.simulate`` drives.
 
 When the strategy picks a winner, the caller gets the winner's buffered
-chunks and then its live ones, passed over a small memory channel so a slow
-caller slows the upstream read (backpressure) and nothing piles up. Each
-loser's cancel scope gets a deadline: the end of the grace window. Trio
-cancels it then, without a timer task of ours; closing the provider's
-iterator (``aclosing``) closes its HTTP response. When the caller's stream
-ends before the window closes, the losers are cancelled at once — there is
-nothing left to wait for.
+chunks and then its live ones (``_race_caller.py``): read from the stream
+itself once the winner's task hands it over, or passed over a small memory
+channel so a slow caller slows the upstream read (backpressure) and nothing
+piles up. Each loser's cancel scope gets a deadline: the end of the grace
+window. Trio cancels it then, without a timer task of ours; closing the
+provider's iterator closes its HTTP response. When the caller's stream ends
+before the window closes, the losers are cancelled at once — there is
+nothing left to wait for. The race's write-up (records, result, final
+event) is the end of this module and ``_writeup.py``.
 
 Why not the naive versions (the seed's bugs, NOTES.md):
 
@@ -60,37 +62,32 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import trio
 
 from . import _writeup as writeup
 from ._actions import Decided, Gate, RaceFailed, SkipAttempt, StartAttempt
-from ._attempt import Attempt, error_kind
+from ._attempt import Attempt
 from ._chunk import Chunk
 from ._config import Prices
 from ._core import RaceCore
 from ._cost import race_cost
 from ._errors import (
-    ProviderTimeoutError,
     StrategyError,
-    StreamInterruptedError,
 )
 from ._events import AttemptStarted, RaceDecided, RaceFinished, RaceStarted
 from ._providers import Provider, Request
-from ._race_tasks import AttemptTasks, close_stream
+from ._race_caller import CallerSide
 from ._result import AttemptRecord, RaceResult, RaceResultLater
 from ._strategy import RaceSpec, StrategyProtocol
-from ._text import one_line
 from ._timers import Timers
 
 # Chunks the winner may run ahead of the caller before its upstream read pauses.
 WINNER_BUFFER = 32
-# How long the caller's exit waits for the winner's stream it read to close (an HTTP response).
-CLOSE_TIMEOUT_S = 5.0
 
 
-class Race(AttemptTasks):
+class Race(CallerSide):
     """One race: its attempts, the race core, and the caller's stream of chunks.
 
     Made by the engine; the caller sees it as the object of
@@ -220,177 +217,6 @@ class Race(AttemptTasks):
             )
         self._advance()
 
-    # ------------------------------------------------------------ the caller
-
-    @property
-    def result(self) -> RaceResult:
-        """The :class:`RaceResult`, once the winner's stream has been read to its end."""
-        if self._result is None:
-            raise RuntimeError("the race has not finished: iterate it to the end first")
-        return self._result
-
-    @property
-    def provider(self) -> str | None:
-        """The winner's provider name, once decided."""
-        return None if self._winner is None else self._winner.provider.name
-
-    @property
-    def model(self) -> str | None:
-        """The winner's model, once decided."""
-        return None if self._winner is None else self._winner.request.model
-
-    def __aiter__(self) -> Race:
-        return self
-
-    async def __anext__(self) -> Chunk:
-        while True:
-            w = await self._decided()
-            if w is None:  # finished without a winner: the failure was raised before
-                raise StopAsyncIteration
-            item = await self._next_item(w)
-            if item is not None:
-                break
-            # The winner's stream ended.
-            if w.error is None:
-                self._finish_stream(w)
-                raise StopAsyncIteration
-            if self._committed:
-                raise self._interrupted(w)
-            self._fail_over(w)
-        chunk = item if isinstance(item, Chunk) else Chunk(item)
-        if chunk.text:
-            self._caller_parts.append(chunk.text)
-        if not self._hold:
-            self._committed = True
-        return chunk
-
-    async def run_to_end(self) -> RaceResult:
-        """``complete()``: drive the race and read the winner's answer to its end, handing nothing over."""
-        while True:
-            w = await self._decided()
-            assert w is not None
-            w.head = len(w.buffer)  # nothing is handed over before the end
-            while await self._next_item(w) is not None:
-                pass
-            if w.error is None:
-                self._finish_stream(w)
-                return self.result
-            self._fail_over(w)
-
-    async def _decided(self) -> Attempt | None:
-        """The winner, once the race has one (driving it till then); raises the race's failure."""
-        if self._winner is None:
-            if self._failure is None and not self._finished:
-                await self._drive()
-            if self._failure is not None:
-                raise self._failure
-        return self._winner
-
-    async def _next_item(self, w: Attempt) -> Chunk | str | None:
-        """The winner's next chunk: buffered, else live; ``None`` at the end of its stream.
-
-        Live chunks come one of two ways. A provider whose stream may move
-        between tasks (``Provider.movable_stream``: the HTTP ones, ``sim``)
-        hands it to the caller's task at the winner's next chunk, and the
-        caller reads it from then on — no hand-off per chunk, so under load
-        a chunk waits for one turn of the scheduler, not two. Any other
-        stream stays in its attempt's task, which passes each chunk over a
-        small memory channel (backpressure: a slow caller slows the read).
-        """
-        item = w.next_buffered()
-        if item is not None:
-            return item
-        if self._handoff is not None:  # the winner's task has not yet handed its stream over
-            with trio.move_on_after(self._idle_timeout) as self._idle:
-                try:
-                    await self._handoff.wait()
-                finally:
-                    self._idle = None
-            if not self._handoff.is_set():
-                self._idle_out(w)
-                return None
-            self._handoff = None
-            item = w.next_buffered()  # the chunk that came with it
-            if item is not None:
-                return item
-        if self._handed is not None:
-            return await self._read_handed(w)
-        receive = self._receive
-        if receive is None:  # it ended: the buffer held all of it
-            return None
-        # What the winner sent while the caller was busy comes first, without a wait;
-        # the channel ends when the winner's task does (it may end with chunks still in it).
-        try:
-            return receive.receive_nowait()
-        except trio.WouldBlock:
-            pass
-        except trio.EndOfChannel:
-            return None
-        # The winner's upstream must send its next chunk within idle_timeout_ms.
-        with trio.move_on_after(self._idle_timeout) as self._idle:
-            try:
-                return await receive.receive()
-            except trio.EndOfChannel:
-                pass
-            finally:
-                self._idle = None
-            if self._crashed is None:
-                return None
-        self._idle_out(w)
-        return None
-
-    def _idle_out(self, w: Attempt) -> None:
-        """The caller's wait for the winner's next chunk ended without one: a crash, or idle_timeout_ms."""
-        if self._crashed is not None:
-            self._raise_crash()
-        self._attempt_failed(
-            w, ProviderTimeoutError(f"no next chunk within {self._idle_timeout * 1000:.0f} ms", w.provider.name)
-        )
-        if w.scope is not None:
-            w.scope.cancel()  # its task's read, if it still has the stream
-
-    async def _read_handed(self, w: Attempt) -> Chunk | str | None:
-        """The winner's next item, read in the caller's task (its stream was handed over); ``None`` at the end."""
-        chunks = self._handed
-        with trio.move_on_after(self._idle_timeout) as self._idle:
-            try:
-                item = await chunks.__anext__()
-                w.keep(item, self._first_token_any)
-                return item  # type: ignore[no-any-return]
-            except StopAsyncIteration:
-                self._handed = None
-                if not w.closed:
-                    w.completed = True
-                    self._attempt_completed(w)
-                return None
-            except Exception as exc:  # the provider's failure (ProviderProtocolError: a bad item)
-                self._handed = None
-                await close_stream(chunks)
-                self._attempt_failed(w, exc)
-                return None
-            finally:
-                self._idle = None
-        self._handed = None  # the cancelled read ended the stream
-        self._idle_out(w)
-        return None
-
-    def _fail_over(self, w: Attempt) -> None:
-        """The winner broke before its answer was committed: the core finds another."""
-        assert w.ended is not None
-        self._core.winner_broke(w.ended, error_kind(w.error) if w.error is not None else "error")
-        self._winner = None
-        self._receive = self._send = None
-        self._handoff = self._handed = None
-        self._advance()
-
-    def _interrupted(self, w: Attempt) -> StreamInterruptedError:
-        """The winner broke after its answer was committed (or no provider could replace it)."""
-        now = self._now()
-        self._stop_losers(now)
-        assert w.error is not None
-        self._report_finished("interrupted", now, error=one_line(w.error), winner=w)  # the one that broke
-        return writeup.interrupted(w, "".join(self._caller_parts if self._committed else w.parts))
-
     # ------------------------------------------------------------ the driver
 
     def _advance(self) -> None:
@@ -482,38 +308,6 @@ class Race(AttemptTasks):
         self._wake.set()
         if self._idle is not None:
             self._idle.cancel()
-
-    async def join(self) -> None:
-        """Stop every attempt still running and wait until each task has ended (the caller's exit).
-
-        The attempts run in the engine's nursery, each in its own cancel
-        scope, rather than in a nursery of the race's own: the race stops
-        them one by one anyway, and a nursery per race would cost a cancel
-        scope and a schedule point on every race's path. This is where the
-        race keeps trio's promise instead — nothing outlives it: the
-        caller's ``async with`` does not end while an attempt task runs
-        (shielded, as a nursery's exit waits for its children).
-        """
-        if self._live or self._handed is not None:
-            for a in self._attempts:
-                if a.scope is not None:
-                    a.scope.cancel()
-            with trio.CancelScope(shield=True):
-                if self._handed is not None:  # the winner's stream, which the caller read
-                    chunks, self._handed = self._handed, None
-                    with trio.move_on_after(CLOSE_TIMEOUT_S):
-                        await close_stream(chunks)
-                if self._live:
-                    self._all_done = trio.Event()
-                    await self._all_done.wait()
-        if self._crashed is not None:
-            self._raise_crash()
-
-    def _raise_crash(self) -> NoReturn:
-        """Raise what ended an attempt's task (see :meth:`_crash`), once."""
-        crashed, self._crashed = self._crashed, None
-        assert crashed is not None
-        raise crashed
 
     def _start(self, i: int, now: float) -> None:
         if i == len(self._attempts):  # a failover restart: a new attempt of an earlier participant
