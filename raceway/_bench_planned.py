@@ -36,9 +36,11 @@ from ._config import (
 from ._engine import open_engine
 from ._errors import AllProvidersFailedError, StreamInterruptedError
 from ._providers import Request
+from ._strategy import HedgeBudget
 
 #: The fixed hedge delays swept for the hindsight-optimal curve, with a budget
-#: that never binds (HEDGE_SWEEP_LOAD), so each delay shows its own extra load.
+#: that never binds (HEDGE_SWEEP_LOAD, and no cap on the tokens it holds:
+#: _unbounded_budget), so each delay shows its own extra load.
 HEDGE_DELAYS_MS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800, 1200, 2000)
 HEDGE_SWEEP_LOAD = 10.0
 #: Races in flight at once in a planned run (budgets refill as in production).
@@ -163,14 +165,25 @@ def planned_config(
 
 
 async def _run_planned(
-    config: Config, models: list[str], requests: int, concurrency: int, seed: int, progress: Callable[[int], None]
+    config: Config,
+    models: list[str],
+    requests: int,
+    concurrency: int,
+    seed: int,
+    progress: Callable[[int], None],
+    unbounded: frozenset[str] = frozenset(),
 ) -> dict[str, list[Outcome]]:
-    """Race ``requests`` planned requests through each of ``models``, ``concurrency`` at a time."""
+    """Race ``requests`` planned requests through each of ``models``, ``concurrency`` at a time.
+
+    The models in ``unbounded`` (the swept delays) get a hedge budget that never binds.
+    """
     results: dict[str, list[Outcome | None]] = {}
     for model in models:
         # A fresh engine per variant: what one strategy learned must not help the next.
         async with open_engine(config) as engine:
             engine.tracker.rng.seed(seed)
+            if model in unbounded:
+                engine.hedge_budget_for = _unbounded_budget
             out: list[Outcome | None] = [None] * requests
             results[model] = out
             todo = iter(range(requests))
@@ -187,6 +200,16 @@ async def _run_planned(
                 for k in range(concurrency):
                     nursery.start_soon(worker, k)
     return {m: [o for o in outs if o is not None] for m, outs in results.items()}
+
+
+def _unbounded_budget(name: str, local: HedgeBudget) -> HedgeBudget:
+    """A swept delay's hedge budget: its rate with no cap on the tokens it holds, so it never binds.
+
+    (A plain budget holds at most ``reserve`` tokens however high its rate: with
+    several races in flight it would refuse hedges at short delays, and which race
+    got the last token would depend on task order at one instant.)
+    """
+    return HedgeBudget(max_extra_load=local.max_extra_load, reserve=math.inf)
 
 
 async def _one(engine: Any, model: str, i: int) -> Outcome:
@@ -246,7 +269,7 @@ def compare_planned(
     models = [*variants, *sweep, *(f"single {n}" for n in names)]
     t = time.perf_counter()
     raw = run(
-        _run_planned, config, models, requests, concurrency, seed, progress,
+        _run_planned, config, models, requests, concurrency, seed, progress, frozenset(sweep),
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
     skip = int(requests * warmup)

@@ -29,11 +29,12 @@ def test_planned_first_wins_matches_the_oracle_and_hedged_saves_load() -> None:
 
 
 def test_planned_bench_with_the_sweep_repeats_for_a_seed() -> None:
-    # Slow providers and several races in flight: each variant's first races would reach
-    # their first hedge at one virtual instant (a swept delay; auto's fallback before any
-    # TTFT is seen), and with too few budget tokens for all, trio's task order — random,
+    # Slow providers and several races in flight: started together, each variant's first
+    # races would reach their first hedge at one virtual instant (auto's fallback, before
+    # any TTFT is seen), and with too few budget tokens for all, trio's task order — random,
     # unseeded — would pick which races hedged. Several capped auto variants: each is a
-    # fresh engine, its own first instant, its own chance to tell.
+    # fresh engine, its own first instant, its own chance to tell. Short swept delays:
+    # under a capped budget they would meet the same way.
     profiles = {
         n: SimProvider(ttft_ms=t, sigma=0.4, failure_rate=0.05, hang_rate=0.02, text="one two three")
         for n, t in (("a", 1200), ("b", 1500), ("c", 1800))
@@ -51,6 +52,9 @@ def test_planned_bench_with_the_sweep_repeats_for_a_seed() -> None:
     first, second = run(), run()
     assert first == second
     assert _bench.markdown(first) == _bench.markdown(second)
+    # The sweep's budget never binds: at these delays every race starts all three.
+    loads = [p["requests_per_answer"] for p in first["hedge_curve"]["points"]]
+    assert len(loads) == 3 and min(loads) >= 2.9
 
 
 def test_bench_cli_writes_the_report(tmp_path: Path) -> None:
