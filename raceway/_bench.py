@@ -41,6 +41,7 @@ from ._bench_planned import HEAVY_TAILED as HEAVY_TAILED
 from ._bench_planned import HEDGE_DELAYS_MS as HEDGE_DELAYS_MS
 from ._bench_planned import HEDGE_SWEEP_LOAD as HEDGE_SWEEP_LOAD
 from ._bench_planned import PLANNED_CONCURRENCY as PLANNED_CONCURRENCY
+from ._bench_planned import PLANNED_STAGGER_S as PLANNED_STAGGER_S
 from ._bench_planned import TABLE as TABLE
 from ._bench_planned import WARMUP_FRACTION as WARMUP_FRACTION
 from ._bench_planned import Plan as Plan

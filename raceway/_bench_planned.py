@@ -36,15 +36,25 @@ from ._config import (
 from ._engine import open_engine
 from ._errors import AllProvidersFailedError, StreamInterruptedError
 from ._providers import Request
+from ._strategy import HedgeBudget
 
 #: The fixed hedge delays swept for the hindsight-optimal curve, with a budget
-#: that never binds (HEDGE_SWEEP_LOAD), so each delay shows its own extra load.
+#: that never binds (HEDGE_SWEEP_LOAD, and no cap on the tokens it holds:
+#: _unbounded_budget), so each delay shows its own extra load.
 HEDGE_DELAYS_MS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800, 1200, 2000)
 HEDGE_SWEEP_LOAD = 10.0
 #: Races in flight at once in a planned run (budgets refill as in production).
 PLANNED_CONCURRENCY = 8
 #: The first part of each run is left out of the figures: learning settles there.
 WARMUP_FRACTION = 0.25
+#: The planned run's first races start this far apart (seconds), not all at one instant.
+#: Races that meet at one virtual instant over something they share (a hedge budget
+#: with fewer tokens than races that want one, the tracker) meet it in the order trio
+#: runs their tasks, and trio reverses each batch of ready tasks at random (its own,
+#: unseeded generator): runs of one seed could differ. Started apart, each race's
+#: instants are its start plus its own draws and delays, so no two races share one
+#: and the report depends on the seed alone. A microsecond: nothing against a TTFT.
+PLANNED_STAGGER_S = 1e-6
 
 
 @frozen
@@ -155,28 +165,51 @@ def planned_config(
 
 
 async def _run_planned(
-    config: Config, models: list[str], requests: int, concurrency: int, seed: int, progress: Callable[[int], None]
+    config: Config,
+    models: list[str],
+    requests: int,
+    concurrency: int,
+    seed: int,
+    progress: Callable[[int], None],
+    unbounded: frozenset[str] = frozenset(),
 ) -> dict[str, list[Outcome]]:
+    """Race ``requests`` planned requests through each of ``models``, ``concurrency`` at a time.
+
+    The models in ``unbounded`` (the swept delays) get a hedge budget that never binds.
+    """
     results: dict[str, list[Outcome | None]] = {}
     for model in models:
         # A fresh engine per variant: what one strategy learned must not help the next.
         async with open_engine(config) as engine:
             engine.tracker.rng.seed(seed)
+            if model in unbounded:
+                engine.hedge_budget_for = _unbounded_budget
             out: list[Outcome | None] = [None] * requests
             results[model] = out
             todo = iter(range(requests))
 
             async def worker(
-                engine: Any = engine, model: str = model, out: list[Outcome | None] = out, todo: Any = todo
+                k: int, engine: Any = engine, model: str = model, out: list[Outcome | None] = out, todo: Any = todo
             ) -> None:
+                await trio.sleep(k * PLANNED_STAGGER_S)  # see PLANNED_STAGGER_S
                 for i in todo:
                     out[i] = await _one(engine, model, i)
                     progress(1)
 
             async with trio.open_nursery() as nursery:
-                for _ in range(concurrency):
-                    nursery.start_soon(worker)
+                for k in range(concurrency):
+                    nursery.start_soon(worker, k)
     return {m: [o for o in outs if o is not None] for m, outs in results.items()}
+
+
+def _unbounded_budget(name: str, local: HedgeBudget) -> HedgeBudget:
+    """A swept delay's hedge budget: its rate with no cap on the tokens it holds, so it never binds.
+
+    (A plain budget holds at most ``reserve`` tokens however high its rate: with
+    several races in flight it would refuse hedges at short delays, and which race
+    got the last token would depend on task order at one instant.)
+    """
+    return HedgeBudget(max_extra_load=local.max_extra_load, reserve=math.inf)
 
 
 async def _one(engine: Any, model: str, i: int) -> Outcome:
@@ -216,10 +249,13 @@ def compare_planned(
     """Race every variant against the same planned draws; return the report data.
 
     ``run`` runs the races (``trio.run``; the CLI's stops on SIGINT/SIGTERM).
-    Each variant runs on a fresh engine, ``concurrency`` requests in flight;
-    the figures leave out the first ``warmup`` fraction of the requests (by
-    request number). ``hedge_sweep`` adds the hindsight-optimal curve: each
-    fixed delay of ``sweep_delays_ms`` with a budget that never binds.
+    Each variant runs on a fresh engine, ``concurrency`` requests in flight
+    (the first ones ``PLANNED_STAGGER_S`` apart, so that no two races share
+    an instant: the report is the same for the same ``seed``, whatever order
+    trio runs tasks in); the figures leave out the first ``warmup`` fraction
+    of the requests (by request number). ``hedge_sweep`` adds the
+    hindsight-optimal curve: each fixed delay of ``sweep_delays_ms`` with a
+    budget that never binds.
     """
     variants = dict(variants or DEFAULT_VARIANTS)
     sweep: dict[str, tuple[str, int, HedgeOverride | None]] = {}
@@ -233,7 +269,7 @@ def compare_planned(
     models = [*variants, *sweep, *(f"single {n}" for n in names)]
     t = time.perf_counter()
     raw = run(
-        _run_planned, config, models, requests, concurrency, seed, progress,
+        _run_planned, config, models, requests, concurrency, seed, progress, frozenset(sweep),
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
     skip = int(requests * warmup)

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from raceway import SimProvider, _bench
+from raceway import HedgeOverride, SimProvider, _bench
 
 
 def test_planned_first_wins_matches_the_oracle_and_hedged_saves_load() -> None:
@@ -25,6 +26,35 @@ def test_planned_first_wins_matches_the_oracle_and_hedged_saves_load() -> None:
     assert report["best_single"] in ("single a", "single b")
     text = _bench.markdown(report)
     assert "| first_wins |" in text and "| oracle |" in text
+
+
+def test_planned_bench_with_the_sweep_repeats_for_a_seed() -> None:
+    # Slow providers and several races in flight: started together, each variant's first
+    # races would reach their first hedge at one virtual instant (auto's fallback, before
+    # any TTFT is seen), and with too few budget tokens for all, trio's task order — random,
+    # unseeded — would pick which races hedged. Several capped auto variants: each is a
+    # fresh engine, its own first instant, its own chance to tell. Short swept delays:
+    # under a capped budget they would meet the same way.
+    profiles = {
+        n: SimProvider(ttft_ms=t, sigma=0.4, failure_rate=0.05, hang_rate=0.02, text="one two three")
+        for n, t in (("a", 1200), ("b", 1500), ("c", 1800))
+    }
+    variants = {
+        **_bench.DEFAULT_VARIANTS,
+        **{f"hedged auto {x}": ("hedged", 0, HedgeOverride(delay_ms="auto", max_extra_load=x)) for x in (0.05, 0.2, 0.3)},
+    }
+
+    def run() -> dict[str, Any]:
+        report = _bench.compare_planned(profiles, requests=32, seed=5, variants=variants, sweep_delays_ms=(10, 20, 40))
+        del report["wall_s"]
+        return report
+
+    first, second = run(), run()
+    assert first == second
+    assert _bench.markdown(first) == _bench.markdown(second)
+    # The sweep's budget never binds: at these delays every race starts all three.
+    loads = [p["requests_per_answer"] for p in first["hedge_curve"]["points"]]
+    assert len(loads) == 3 and min(loads) >= 2.9
 
 
 def test_bench_cli_writes_the_report(tmp_path: Path) -> None:
