@@ -6,6 +6,13 @@ shared by HTTP providers, one provider object per configured name, and the
 performance tracker. ``engine.stream()`` opens one race (``_race.Race``),
 whose attempts run in the engine's nursery and end before the caller's
 block does; ``engine.complete()`` reads one to the end.
+
+:class:`Engine` holds the state; its bases hold two of its concerns: the
+set-up of each race, from a virtual model's name to a ``Race``
+(``_engine_setup.RaceSetup``), and the events and learning of finished races
+(``_engine_learning.Learning``, the base of that). Here: the engine's
+public racing calls, its providers and HTTP client, its queries and health
+check, its learning task, and its opening and closing.
 """
 
 from __future__ import annotations
@@ -18,25 +25,33 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import attrs
 import httpx
 import trio
 from attrs import frozen
 
+# The ``X as X`` imports are re-exports: names this module used before the race set-up moved to _engine_setup.
 from ._config import Config, Participant
 from ._config_check import validate, with_code_providers
 from ._config_io import default_config, load_config
-from ._errors import ProviderError, StrategyError
+from ._engine_setup import RaceSetup
+from ._errors import ProviderError
+from ._errors import StrategyError as StrategyError
 from ._events import RaceFinished
 from ._exits import own_exception
 from ._messages import check_messages
-from ._plan import Plan, cost_controls, make_plan, wants_json
-from ._providers import Provider, ProviderContext, Request, build_provider, provider_class
+from ._plan import Plan
+from ._plan import cost_controls as cost_controls
+from ._plan import make_plan as make_plan
+from ._plan import wants_json as wants_json
+from ._providers import Provider, ProviderContext, build_provider, provider_class
+from ._providers import Request as Request
 from ._race import Race
-from ._result import AttemptRecord, RaceResult
+from ._result import AttemptRecord as AttemptRecord
+from ._result import RaceResult
 from ._services import start_services
 from ._shared import keep_shared
-from ._strategy import Contender, HedgeBudget, RaceSpec
+from ._strategy import Contender as Contender
+from ._strategy import HedgeBudget, RaceSpec
 from ._timers import Timers
 from ._tracker import ProviderStats, Tracker
 
@@ -78,7 +93,7 @@ class HealthReport:
         return self.ok
 
 
-class Engine:
+class Engine(RaceSetup):
     """Races providers for requests. Make one with :func:`open_engine`."""
 
     def __init__(
@@ -118,7 +133,7 @@ class Engine:
         self.performance_path: Path | None = None
         self.monitor_socket: Path | None = None
 
-    # ---------------------------------------------------------------- racing
+    # ---------------------------------------------------------------- racing (each race's set-up: _engine_setup)
 
     def stream(self, messages: list[dict[str, Any]], model: str | None = None, **params: Any) -> _RaceContext:
         """Race for ``messages``: ``async with engine.stream(...) as race``, then iterate the race.
@@ -171,105 +186,6 @@ class Engine:
         if self._closed:
             raise RuntimeError("this engine is closed: race inside the `async with open_engine(...)` block")
 
-    def _new_race(
-        self, plan: Plan, messages: list[dict[str, Any]], params: dict[str, Any], nursery: trio.Nursery, hold: bool
-    ) -> Race:
-        resolved = plan.model
-        tracker = self._tracker  # a batch of good races may be unlearned yet: scores lag by at most LEARN_BATCH_S
-        contenders: list[Contender] = []
-        attempts = []
-        self._race_count += 1
-        race_id = f"{self._race_prefix}-{self._race_count}"
-        # Cooldowns and rate caps (issues 4, 13): None when all may race; benched ones are listed as not_started.
-        admitted = tracker.admit(plan.labels, race_id, plan.policy)
-        benched: list[AttemptRecord] = []
-        # Exploration (issue 13): one Thompson draw (score, TTFT ms) per participant, made here, never in decide().
-        draws = tracker.sample_race(plan.labels) if plan.explore else None
-        json_out = wants_json(params)
-        # With everyone racing, no draws and a fixed hedge delay, the spec is the same every
-        # race (frozen values, shared): made once per virtual model and output kind.
-        fixed = admitted is None and draws is None and plan.hedge_delay is not None
-        spec = self._specs.get((resolved.name, json_out)) if fixed else None
-        for i, (p, provider, label) in enumerate(zip(resolved.participants, plan.providers, plan.labels, strict=True)):
-            if admitted is not None and not admitted[i]:
-                benched.append(attrs.evolve(tracker.benched(p.name, p.model), index=i))
-                continue
-            call_params = {**params, **p.params} if p.params else params
-            attempts.append((provider, Request(messages=messages, model=p.model, params=call_params, provider=p.name)))
-            if spec is not None:
-                continue
-            delay = plan.hedge_delay
-            if delay is None:  # auto: from what the tracker saw of this provider
-                delay = tracker.hedge_delay(label, plan.hedge_quantile)
-            score, ttft = draws[i] if draws is not None else (0.5, None)
-            contenders.append(
-                Contender(
-                    index=len(contenders),
-                    provider=p.name,
-                    model=p.model,
-                    priority=p.priority,
-                    weight=p.weight,
-                    score=score,
-                    hedge_delay=delay,
-                    ttft_estimate=None if ttft is None else ttft / 1000,
-                )
-            )
-        plan.budget.deposit()
-        if spec is None:
-            spec = RaceSpec(
-                contenders=tuple(contenders),
-                deadline=resolved.timeout_ms / 1000,
-                grace=resolved.grace_period_ms / 1000,
-                budget=plan.budget,
-                scorer=plan.scorer,
-                wants_json=json_out,
-            )
-            if fixed:
-                self._specs[(resolved.name, json_out)] = spec
-        try:
-            strategy = plan.factory(spec)
-        except Exception as exc:
-            tracker.release(race_id)  # no race to record: give its rate-cap slots back
-            raise StrategyError(f"making strategy {plan.strategy_name!r} failed: {type(exc).__name__}: {exc}") from exc
-        return Race(
-            race_id=race_id,
-            nursery=nursery,
-            timers=self._timers,
-            clock=self._clock,
-            strategy=strategy,
-            spec=spec,
-            attempts=attempts,
-            virtual_model=resolved.name,
-            virtual_model_desc=resolved.description,
-            strategy_name=plan.strategy_name,
-            ttft_timeout=None if resolved.ttft_timeout_ms is None else resolved.ttft_timeout_ms / 1000,
-            idle_timeout=resolved.idle_timeout_ms / 1000,
-            emit=self._emit if self._listeners else None,
-            on_finished=self._race_finished,
-            # With some benched, events and records keep each participant's own place.
-            benched=tuple(benched),
-            numbers=tuple(i for i in range(len(plan.labels)) if admitted is None or admitted[i]) if benched else (),
-            participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
-            first_token_any=resolved.first_token == "any",
-            hold=hold,
-            learn_later=admitted is None and not plan.policy.capped,  # a capped race frees its slots when learned
-            **cost_controls(plan, tracker, messages, params, list(range(len(attempts))), admitted),
-        )
-
-    def _plan(self, model: str | None) -> Plan:
-        plan = self._plans.get(model)
-        if plan is None:
-            resolved = self.config.resolve(model)
-            # One plan (and one hedge budget) per virtual model, however the caller names it.
-            plan = self._plans.get(resolved.name)
-            if plan is None:
-                providers = tuple(self._provider(p) for p in resolved.participants)
-                plan = make_plan(resolved, providers, self._tracker)
-                if self.hedge_budget_for is not None:
-                    plan = attrs.evolve(plan, budget=self.hedge_budget_for(resolved.name, plan.budget))
-            self._plans[model] = self._plans[resolved.name] = plan
-        return plan
-
     def _provider(self, p: Participant) -> Provider:
         provider = self._providers.get(p.name)
         if provider is None:
@@ -299,78 +215,7 @@ class Engine:
             )
         return self._http
 
-    # ---------------------------------------------------------------- events
-
-    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
-        """Call ``listener(event)`` for every event from now on; returns the unsubscribe function.
-
-        Listeners run inside the race loop: they must be quick and must not block.
-        """
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def forget_plans(self) -> None:
-        """Make each virtual model's plan afresh at its next race (after ``hedge_budget_for`` changed)."""
-        self._plans.clear()
-        self._specs.clear()  # a reused spec holds its plan's hedge budget
-
-    def publish(self, event: Any) -> None:
-        """Hand ``event`` to the listeners, as the engine's own (the fleet's news of other engines)."""
-        if self._listeners:
-            self._emit(event)
-
-    def _emit(self, event: Any) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("raceway: an event listener failed; it stays subscribed")
-
-    @property
-    def tracker(self) -> Tracker:
-        """The performance tracker, with every finished race learned."""
-        self._learn_now()
-        return self._tracker
-
-    def _race_finished(self, race: Race) -> None:
-        """Learn from a finished race: at once when anything failed, else in the next batch.
-
-        Learning is most of what a race costs raceway after the answer, and
-        nothing the caller waits for: a race that went well (every attempt
-        answered or was cancelled, and nobody was cooling down) is learned
-        from within ``LEARN_BATCH_S`` — and with nobody listening, its final
-        event and records are written up then, too. A failure is learned at
-        once — after the batch, in order — so cooldowns never lag.
-        """
-        quiet = race.quiet_success()
-        if self._listeners:
-            self._emit(race.finished_event())
-        if quiet:
-            self._unlearned.append(race)
-            if len(self._unlearned) == 1:
-                self._learn_soon.set()
-            return
-        self._learn_now()
-        self._learn(race.finished_event())
-
-    def _learn(self, event: RaceFinished) -> None:
-        cooldown_events = self._tracker.record(event)
-        if self.on_learned is not None:
-            self.on_learned(event, cooldown_events)
-        if self._listeners:
-            for news in cooldown_events:
-                self._emit(news)
-
-    def _learn_now(self) -> None:
-        if self._unlearned:
-            batch, self._unlearned = self._unlearned, []
-            for race in batch:
-                self._learn(race.finished_event())
+    # ---------------------------------------------------------------- learning (the rest: _engine_learning)
 
     async def _learn_in_batches(self) -> None:
         """The engine's task that learns from the races that went well, every ``LEARN_BATCH_S``."""
