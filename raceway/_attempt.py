@@ -9,7 +9,6 @@ the chunks it buffered (:meth:`Attempt.take`), what it answered — and
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,11 +61,11 @@ class Attempt:
     def label(self) -> str:
         return f"{self.provider.name}/{self.request.model}"
 
-    def event(self, kind: Callable[..., E], race_id: str, now: float, **fields: Any) -> E:
-        """An attempt event of ``kind`` about this attempt at race time ``now``."""
+    def event(self, kind: Callable[..., E], race_id: str, now: float, wall0: float, **fields: Any) -> E:
+        """An attempt event of ``kind`` about this attempt at race time ``now`` (``wall0``: the race's start, wall clock)."""
         return kind(
             race_id=race_id,
-            ts=time.time(),
+            ts=wall0 + now,
             elapsed_ms=now * 1000,
             index=self.number,
             provider=self.provider.name,

@@ -10,6 +10,7 @@ fastest planned success of each request; each provider alone is a single.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -82,6 +83,15 @@ class _Table:
 
 TABLE = _Table()
 
+
+
+#: The wall-clock time a planned run's virtual clock starts at (any fixed date: 2026-01-01).
+BENCH_EPOCH = 1_767_225_600.0
+
+
+def _virtual_wall(offset: float) -> float:
+    """The planned run's wall clock: trio's virtual clock, from ``BENCH_EPOCH``."""
+    return trio.current_time() - offset
 
 async def planned(request: Request) -> AsyncIterator[str]:
     """A ``python`` provider that acts out ``TABLE.plans[params['bench_request']][provider]``."""
@@ -182,6 +192,9 @@ async def _run_planned(
         # A fresh engine per variant: what one strategy learned must not help the next.
         async with open_engine(config) as engine:
             engine.tracker.rng.seed(seed)
+            # What the engine learns (cooldowns, decay, event times) follows the virtual clock:
+            # on the wall clock it would depend on how fast this machine races.
+            engine.wall_clock = functools.partial(_virtual_wall, trio.current_time() - BENCH_EPOCH)
             if model in unbounded:
                 engine.hedge_budget_for = _unbounded_budget
             out: list[Outcome | None] = [None] * requests

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from os import PathLike
@@ -113,7 +114,10 @@ class Engine(RaceSetup):
         self._context = ProviderContext(http_client=self._http_client)
         self._plans: dict[str | None, Plan] = {}
         self._listeners: list[Callable[[Any], None]] = []
-        self._tracker = Tracker()
+        #: Wall-clock seconds for event times and the tracker's cooldowns and decay (``time.time``).
+        #: The planned bench sets a virtual one, so that what is learned follows the virtual clock.
+        self.wall_clock: Callable[[], float] = time.time
+        self._tracker = Tracker(clock=lambda: self.wall_clock())
         # Races that went well, waiting to be learned from in a batch (see _race_finished).
         self._unlearned: list[Race] = []
         self._learn_soon = trio.Event()

@@ -42,6 +42,7 @@ class RaceSetup(Learning):
     _race_count: int
     _timers: Timers
     _clock: Callable[[], float]
+    wall_clock: Callable[[], float]
     hedge_budget_for: Callable[[str, HedgeBudget], HedgeBudget] | None
     _provider: Callable[[Participant], Provider]
 
@@ -110,6 +111,7 @@ class RaceSetup(Learning):
             nursery=nursery,
             timers=self._timers,
             clock=self._clock,
+            wall=self.wall_clock(),
             strategy=strategy,
             spec=spec,
             attempts=attempts,

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -133,6 +132,7 @@ class Race(CallerSide):
         "_virtual_model",
         "_virtual_model_desc",
         "_wake",
+        "_wall0",
         "_winner",
         "_written",
         "race_id",
@@ -145,6 +145,7 @@ class Race(CallerSide):
         nursery: trio.Nursery,
         timers: Timers,
         clock: Callable[[], float],
+        wall: float,
         strategy: StrategyProtocol,
         spec: RaceSpec,
         attempts: list[tuple[Provider, Request]],
@@ -167,6 +168,7 @@ class Race(CallerSide):
         self.race_id = race_id
         self._nursery = nursery
         self._clock = clock  # the run's clock: what trio.current_time() reads
+        self._wall0 = wall  # the wall clock at the start (engine.wall_clock): events' ts is this plus race time
         self._core = core = RaceCore(strategy, spec, clock(), gate=gate)
         self._pricing = pricing  # (prices by participant number, the request's characters): cost the records
         numbers = numbers or tuple(range(len(attempts)))
@@ -209,7 +211,7 @@ class Race(CallerSide):
             emit(
                 RaceStarted(
                     race_id=race_id,
-                    ts=time.time(),
+                    ts=wall,
                     virtual_model=virtual_model,
                     strategy=strategy_name,
                     participants=participants or tuple((p.name, r.model) for p, r in attempts),
@@ -323,6 +325,7 @@ class Race(CallerSide):
                     AttemptStarted,
                     self.race_id,
                     now,
+                    self._wall0,
                     restart=i >= len(self._core.spec.contenders),
                 )
             )
@@ -361,6 +364,7 @@ class Race(CallerSide):
                     RaceDecided,
                     self.race_id,
                     now,
+                    self._wall0,
                     ttft_ms=((w.first_token or now) - (w.started or 0.0)) * 1000,
                     failover=decided.failover,
                 )
@@ -452,7 +456,7 @@ class Race(CallerSide):
         """The race is over: tell the engine, which asks for the final event now or in its learning batch."""
         self._finished = True
         self._cancel_timer()  # a finished race leaves nothing in the engine's timers
-        self._ending = (outcome, now, time.time(), error, winner or self._winner)
+        self._ending = (outcome, now, self._wall0 + now, error, winner or self._winner)
         self._on_finished(self)
 
     def quiet_success(self) -> bool:

@@ -34,6 +34,7 @@ class AttemptTasks:
     _core: RaceCore
     _t0: float
     _clock: Callable[[], float]
+    _wall0: float
     _ttft_timeout: float | None
     _first_token_any: bool
     _emit: Callable[[Any], None] | None
@@ -137,6 +138,7 @@ class AttemptTasks:
                     AttemptFirstToken,
                     self.race_id,
                     now,
+                    self._wall0,
                     ttft_ms=(now - a.started) * 1000,
                 )
             )
@@ -173,6 +175,7 @@ class AttemptTasks:
                     AttemptFailed,
                     self.race_id,
                     now,
+                    self._wall0,
                     error_kind=error_kind(exc),
                     error=one_line(exc),
                     retry_after=getattr(exc, "retry_after", None),
@@ -197,6 +200,7 @@ class AttemptTasks:
                     AttemptCancelled,
                     self.race_id,
                     now,
+                    self._wall0,
                     answered=a.first_token is not None,
                 )
             )

@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from raceway import HedgeOverride, SimProvider, _bench
 
@@ -55,6 +58,32 @@ def test_planned_bench_with_the_sweep_repeats_for_a_seed() -> None:
     # The sweep's budget never binds: at these delays every race starts all three.
     loads = [p["requests_per_answer"] for p in first["hedge_curve"]["points"]]
     assert len(loads) == 3 and min(loads) >= 2.9
+
+
+def test_planned_bench_learns_on_the_virtual_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A provider that fails often enough to be benched (cooldowns of seconds): on the wall
+    # clock, how many virtual races a cooldown covered depended on how fast this machine
+    # raced. With the wall clock racing ahead 10 s at every reading, the figures must not move.
+    profiles = {
+        "bad": SimProvider(ttft_ms=20, sigma=0.3, failure_rate=0.6, text="one two"),
+        "ok": SimProvider(ttft_ms=60, sigma=0.3, text="one two"),
+    }
+    variants = {"hedged auto": ("hedged", 0, None)}
+
+    def run() -> dict[str, Any]:
+        report = _bench.compare_planned(profiles, requests=120, seed=3, variants=variants, sweep_delays_ms=())
+        del report["wall_s"]
+        return report
+
+    steady = run()
+    now = [time.time()]
+
+    def racing_ahead() -> float:
+        now[0] += 10.0
+        return now[0]
+
+    monkeypatch.setattr(time, "time", racing_ahead)
+    assert run() == steady
 
 
 def test_bench_cli_writes_the_report(tmp_path: Path) -> None:
