@@ -15,7 +15,7 @@ caller's exit: nothing outlives the race.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 import trio
 
@@ -73,7 +73,7 @@ class CallerSide(AttemptTasks):
         """The winner's model, once decided."""
         return None if self._winner is None else self._winner.request.model
 
-    def __aiter__(self) -> CallerSide:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> Chunk:
