@@ -125,7 +125,7 @@ class RaceSetup(Learning):
             # With some benched, events and records keep each participant's own place.
             benched=tuple(benched),
             numbers=tuple(i for i in range(len(plan.labels)) if admitted is None or admitted[i]) if benched else (),
-            participants=tuple((p.name, p.model) for p in resolved.participants) if benched else (),
+            participants=plan.participants,
             first_token_any=resolved.first_token == "any",
             hold=hold,
             learn_later=admitted is None and not plan.policy.capped,  # a capped race frees its slots when learned

@@ -47,6 +47,8 @@ class Plan:
     # Learning (issue 13): cooldown kind and rate caps; Thompson draws for strategies that read scores.
     policy: RacePolicy
     explore: bool
+    #: ``(provider, model)`` of every participant, in order (what ``race_started`` lists).
+    participants: tuple[tuple[str, str], ...] = ()
 
 
 def make_plan(resolved: ResolvedModel, providers: tuple[Provider, ...], tracker: Tracker) -> Plan:
@@ -79,6 +81,7 @@ def make_plan(resolved: ResolvedModel, providers: tuple[Provider, ...], tracker:
         ),
         policy=tracker.policy(resolved, one_at_a_time=one_at_a_time),
         explore=factory not in (FirstWins, Quality),
+        participants=tuple((p.name, p.model) for p in resolved.participants),
     )
 
 

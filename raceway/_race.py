@@ -418,11 +418,12 @@ class Race(CallerSide):
             decided_at=self._decided_at,
             now=now,
         )
-        if self._pricing is None:  # the records are written up off the caller's path (RaceResultLater)
+        if self._pricing is None and self._emit is None:  # written up off the caller's path (RaceResultLater)
             self._result = RaceResultLater.later(self._records, **fields)
-        else:  # its cost is worked out from them
+        else:  # listeners get them in the final event at once; a cost is worked out from them
             records = self._records()
-            self._result = RaceResult(attempts=records, cost_usd=race_cost(records), **fields)
+            cost = race_cost(records) if self._pricing is not None else None
+            self._result = RaceResult(attempts=records, cost_usd=cost, **fields)
         self._report_finished("ok", now)
 
     def _stop_losers(self, now: float) -> None:
