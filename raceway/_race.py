@@ -244,10 +244,14 @@ class Race(CallerSide):
         n = len(starting)
         k = int(random.random() * n) if n > 1 else 0  # a random first one (trio may reverse the rest)
         spawn, run = self._nursery.start_soon, self._run_attempt
-        self._live += n
-        for j in range(n):
-            spawn(run, starting[(k + j) % n])
-        starting.clear()
+        try:
+            for j in range(n):
+                spawn(run, starting[(k + j) % n])
+                self._live += 1  # only a task that exists is waited for (join)
+        except RuntimeError as exc:  # the engine's nursery is closed
+            raise RuntimeError("the engine closed while this race ran: race inside the `async with open_engine(...)` block") from exc
+        finally:
+            starting.clear()
 
     def _apply(self) -> None:
         core = self._core

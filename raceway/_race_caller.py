@@ -85,6 +85,8 @@ class CallerSide(AttemptTasks):
             if item is not None:
                 break
             # The winner's stream ended.
+            if self._crashed is not None:  # its task did not end well: that is no answer
+                self._raise_crash()
             if w.error is None:
                 self._finish_stream(w)
                 raise StopAsyncIteration
@@ -106,6 +108,8 @@ class CallerSide(AttemptTasks):
             w.head = len(w.buffer)  # nothing is handed over before the end
             while await self._next_item(w) is not None:
                 pass
+            if self._crashed is not None:
+                self._raise_crash()
             if w.error is None:
                 self._finish_stream(w)
                 return self.result
@@ -204,13 +208,20 @@ class CallerSide(AttemptTasks):
                 return None
             finally:
                 self._idle = None
-        self._handed = None  # the cancelled read ended the stream
+        self._handed = None
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT_S):
+            await close_stream(chunks)  # an async generator the cancelled read ended has nothing to close
         self._idle_out(w)
         return None
 
     def _fail_over(self, w: Attempt) -> None:
         """The winner broke before its answer was committed: the core finds another."""
         assert w.ended is not None
+        clock = self._clock()
+        for a in self._attempts:
+            # A loser past its grace window is stopped, even if its task has not said so yet.
+            if a is not w and not a.closed and a.ended is None and a.scope is not None and a.stop_at <= clock:
+                self._close_attempt(a, self._now())
         self._core.winner_broke(w.ended, error_kind(w.error) if w.error is not None else "error")
         self._winner = None
         self._receive = self._send = None
@@ -241,13 +252,13 @@ class CallerSide(AttemptTasks):
                 if a.scope is not None:
                     a.scope.cancel()
             with trio.CancelScope(shield=True):
-                if self._handed is not None:  # the winner's stream, which the caller read
-                    chunks, self._handed = self._handed, None
-                    with trio.move_on_after(CLOSE_TIMEOUT_S):
-                        await close_stream(chunks)
                 if self._live:
                     self._all_done = trio.Event()
                     await self._all_done.wait()
+                if self._handed is not None:  # the winner's stream, which the caller read (or was about to)
+                    chunks, self._handed = self._handed, None
+                    with trio.move_on_after(CLOSE_TIMEOUT_S):
+                        await close_stream(chunks)
         if self._crashed is not None:
             self._raise_crash()
 

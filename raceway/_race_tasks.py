@@ -68,9 +68,11 @@ class AttemptTasks:
                 try:
                     try:
                         async for item in chunks:
+                            if a.closed:  # the race stopped it (and booked it): nothing more is its
+                                break
                             if a.keep(item, self._first_token_any) and a.first_token is None:
                                 self._first_token(a)
-                            if a is self._winner and self._handoff is not None:
+                            if a is self._winner and self._handoff is not None and not scope.cancel_called:
                                 # The caller's task reads the rest of the stream itself (Race._next_item).
                                 a.buffer.append(item)
                                 self._handed = chunks

@@ -146,3 +146,39 @@ async def test_a_bad_item_after_the_hand_over_is_the_providers_protocol_error(au
     assert caught.value.partial_text == "one two "
     assert isinstance(caught.value.__cause__, raceway.ProviderProtocolError)
     assert win.closed == 1
+
+
+async def test_an_iterator_object_handed_over_is_closed_when_it_stalls(autojump_clock: Any) -> None:
+    class Stalling:
+        """An async iterator object (not a generator): a token, a second chunk, then nothing."""
+
+        def __init__(self) -> None:
+            self.n = 0
+            self.closed = 0
+
+        def __aiter__(self) -> Stalling:
+            return self
+
+        async def __anext__(self) -> str:
+            self.n += 1
+            await trio.sleep(0.1 if self.n < 3 else 100)
+            return f"chunk{self.n} "
+
+        async def aclose(self) -> None:
+            self.closed += 1
+
+    made: list[Stalling] = []
+
+    class Objects(raceway.Provider):
+        movable_stream = True
+
+        def stream(self, request: raceway.Request) -> Stalling:  # type: ignore[override]
+            made.append(Stalling())
+            return made[-1]
+
+    async with raceway.open_engine(config("o", idle_timeout_ms=300), providers={"o": Objects("o")}) as engine:
+        with pytest.raises(raceway.StreamInterruptedError, match="no next chunk within 300 ms"):
+            async with engine.stream(MSG, "v") as race:
+                async for _ in race:
+                    pass
+    assert [s.closed for s in made] == [1]
