@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import trio
+from test_race_join import MSG, config
 
 import raceway
 
 pytestmark = pytest.mark.timeout(10)  # a wall-clock guard: the virtual clock never times out by itself
 
-MSG = [{"role": "user", "content": "hi"}]
 
 
 class Words(raceway.Provider):
@@ -60,16 +60,6 @@ class Fixed(Words):
     """The same, read in its attempt's task to the end (the default for providers written in code)."""
 
     movable_stream = False
-
-
-def config(*names: str, **settings: Any) -> raceway.Config:
-    return raceway.Config(
-        monitor=raceway.MonitorConfig(socket="off"),
-        performance_file="off",
-        providers={"unused": raceway.SimProvider()},
-        virtual_models={"v": raceway.VirtualModel(providers=[raceway.ProviderRef(name=n) for n in names])},
-        **settings,
-    )
 
 
 WORDS = ["one ", "two ", "three ", "four"]

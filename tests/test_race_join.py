@@ -235,9 +235,11 @@ async def test_failover_does_not_pick_a_loser_past_its_grace_window(autojump_clo
 
 
 async def test_a_race_outliving_its_engine_ends_instead_of_hanging(autojump_clock: Any) -> None:
-    # Its caller runs outside the engine's block; the engine closes mid-answer. The winner is
-    # stopped, the failover would start a new attempt in the engine's closed nursery: the
-    # race ends with an error saying so (it used to hang its caller's exit forever).
+    # Its caller runs outside the engine's block; the engine closes mid-answer and stops the
+    # winner; the failover restarts the loser cancelled at the decision. Whether that restart
+    # is stopped by the closing engine or refused by its closed nursery (which used to leave
+    # the race waiting, shielded, for a task that never existed) depends on the order trio
+    # runs things in: either way the race ends, with an error that says the engine closed.
     class Words(raceway.Provider):
         def __init__(self, name: str, first: float) -> None:
             super().__init__(name)
